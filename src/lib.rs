@@ -1,0 +1,9 @@
+//! luatrade: a runtime for automated trading strategies written in Lua.
+//!
+//! Every order, from any source, goes through one order management system ([`oms`]) that
+//! keeps the books of record (orders, fills, positions, cash, P&L) and persists them
+//! ([`store`]) before a venue ([`venue`]) sees anything.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
+
+pub mod model;

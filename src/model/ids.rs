@@ -1,0 +1,282 @@
+//! Identifier newtypes. Ids are never bare strings or integers in the engine.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+/// Why a piece of text cannot be used as an identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IdError {
+    /// The id was empty.
+    #[error("{kind} must not be empty")]
+    Empty {
+        /// Which kind of id.
+        kind: &'static str,
+    },
+    /// The id is longer than the venue-safe maximum.
+    #[error("{kind} '{value}' is {len} characters long; the maximum is {max}")]
+    TooLong {
+        /// Which kind of id.
+        kind: &'static str,
+        /// The offending text.
+        value: String,
+        /// Its length.
+        len: usize,
+        /// The allowed maximum.
+        max: usize,
+    },
+    /// The id holds a character outside its allowed set.
+    #[error("{kind} '{value}' contains '{ch}'; allowed are A-Z, a-z, 0-9, '_' and '-'")]
+    BadChar {
+        /// Which kind of id.
+        kind: &'static str,
+        /// The offending text.
+        value: String,
+        /// The first bad character.
+        ch: char,
+    },
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Builds the id from text; empty text is refused.
+            ///
+            /// # Errors
+            /// [`IdError::Empty`] when `s` is empty.
+            pub fn try_new(s: impl Into<String>) -> Result<Self, IdError> {
+                let s = s.into();
+                if s.is_empty() {
+                    return Err(IdError::Empty { kind: $kind });
+                }
+                Ok(Self(s))
+            }
+
+            /// The id as text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                Self::try_new(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    };
+}
+
+text_id!(
+    /// An instrument's symbol as the venue spells it (`AAPL`, `BTCUSDT`).
+    Symbol,
+    "symbol"
+);
+text_id!(
+    /// A strategy's id: the file stem of its Lua script, or a name for API/manual flow.
+    StrategyId,
+    "strategy id"
+);
+text_id!(
+    /// The venue's own id for an order, known once the venue acknowledges it.
+    VenueOrderId,
+    "venue order id"
+);
+text_id!(
+    /// The venue's id for one execution; a second fill with the same id is a duplicate.
+    TradeId,
+    "trade id"
+);
+text_id!(
+    /// An account (or a strategy's virtual sub-ledger) that holds cash and positions.
+    AccountId,
+    "account id"
+);
+text_id!(
+    /// A currency or asset code (`USD`, `USDT`, `BTC`).
+    Currency,
+    "currency"
+);
+
+/// The longest client order id any supported venue accepts (Alpaca allows 128, Binance 36).
+pub const CLIENT_ORDER_ID_MAX: usize = 36;
+
+/// Our id for an order, sent to the venue so every submission is idempotent.
+///
+/// At most 36 characters of `[A-Za-z0-9_-]`. Derived deterministically from the strategy and
+/// its intent sequence number (see [`ClientOrderId::derive`]) so that a restart re-derives the
+/// same id for the same intent, and a resubmission after a timeout is recognised by the venue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientOrderId(String);
+
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free hash for id derivation (not for security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    if n == 0 {
+        return "0".to_owned();
+    }
+    let mut out = Vec::with_capacity(13);
+    while n > 0 {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+impl ClientOrderId {
+    /// Validates text as a client order id.
+    ///
+    /// # Errors
+    /// [`IdError`] when it is empty, longer than 36 characters, or holds a character outside
+    /// `[A-Za-z0-9_-]`.
+    pub fn try_new(s: impl Into<String>) -> Result<Self, IdError> {
+        const KIND: &str = "client order id";
+        let s = s.into();
+        if s.is_empty() {
+            return Err(IdError::Empty { kind: KIND });
+        }
+        if s.len() > CLIENT_ORDER_ID_MAX {
+            return Err(IdError::TooLong { kind: KIND, len: s.len(), value: s, max: CLIENT_ORDER_ID_MAX });
+        }
+        if let Some(ch) = s.chars().find(|c| !allowed(*c)) {
+            return Err(IdError::BadChar { kind: KIND, value: s, ch });
+        }
+        Ok(Self(s))
+    }
+
+    /// Derives the id of a strategy's `seq`-th order intent.
+    ///
+    /// Shape: `<prefix>-<hash>-<seq>` where `prefix` is the first 12 venue-safe characters of
+    /// the strategy id, `hash` 8 hex digits of a stable hash of the whole strategy id (so two
+    /// strategies sharing a prefix never collide), and `seq` the sequence in base 36. The
+    /// longest result is 12 + 1 + 8 + 1 + 13 = 35 characters.
+    #[must_use]
+    pub fn derive(strategy: &StrategyId, seq: u64) -> Self {
+        let prefix: String = strategy
+            .as_str()
+            .chars()
+            .map(|c| if allowed(c) { c } else { '_' })
+            .take(12)
+            .collect();
+        let hash = fnv1a(strategy.as_str().as_bytes()) as u32;
+        Self(format!("{prefix}-{hash:08x}-{}", base36(seq)))
+    }
+
+    /// Derives the id of a bracket child from its entry's id (`role` is `sl` or `tp`).
+    ///
+    /// Keeps the 36-character limit by shortening the entry part when needed.
+    #[must_use]
+    pub fn child(&self, role: &str) -> Self {
+        let room = CLIENT_ORDER_ID_MAX - role.len() - 1;
+        let base = if self.0.len() > room { &self.0[..room] } else { &self.0 };
+        Self(format!("{base}.{role}").replace('.', "_"))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ClientOrderId {
+    type Error = IdError;
+    fn try_from(s: String) -> Result<Self, IdError> {
+        Self::try_new(s)
+    }
+}
+
+impl From<ClientOrderId> for String {
+    fn from(id: ClientOrderId) -> String {
+        id.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(s: &str) -> StrategyId {
+        StrategyId::try_new(s).unwrap()
+    }
+
+    #[test]
+    fn derive_is_deterministic_and_venue_safe() {
+        let a = ClientOrderId::derive(&sid("sma_cross"), 42);
+        let b = ClientOrderId::derive(&sid("sma_cross"), 42);
+        assert_eq!(a, b);
+        assert_ne!(a, ClientOrderId::derive(&sid("sma_cross"), 43));
+        assert!(a.as_str().starts_with("sma_cross-"), "{a}");
+        assert!(a.as_str().ends_with("-16"), "42 in base 36 is 16: {a}");
+        // The derived id passes its own validation.
+        assert_eq!(ClientOrderId::try_new(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn derive_separates_strategies_sharing_a_long_prefix() {
+        let a = ClientOrderId::derive(&sid("a very long strategy name one"), u64::MAX);
+        let b = ClientOrderId::derive(&sid("a very long strategy name two"), u64::MAX);
+        assert_ne!(a, b);
+        assert!(a.as_str().len() <= CLIENT_ORDER_ID_MAX, "{} chars", a.as_str().len());
+        assert!(a.as_str().starts_with("a_very_long_-"), "{a}");
+        ClientOrderId::try_new(a.as_str()).unwrap();
+    }
+
+    #[test]
+    fn child_ids_stay_valid() {
+        let entry = ClientOrderId::derive(&sid("a very long strategy name one"), u64::MAX);
+        let sl = entry.child("sl");
+        assert!(sl.as_str().ends_with("_sl"));
+        ClientOrderId::try_new(sl.as_str()).unwrap();
+        assert_ne!(sl, entry.child("tp"));
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert!(matches!(ClientOrderId::try_new(""), Err(IdError::Empty { .. })));
+        assert!(matches!(ClientOrderId::try_new("x".repeat(37)), Err(IdError::TooLong { len: 37, .. })));
+        assert!(matches!(ClientOrderId::try_new("ab c"), Err(IdError::BadChar { ch: ' ', .. })));
+        assert!(ClientOrderId::try_new("x".repeat(36)).is_ok());
+        let err = ClientOrderId::try_new("a/b").unwrap_err().to_string();
+        assert!(err.contains("'/'"), "{err}");
+    }
+}
