@@ -6,4 +6,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
 
+pub mod data;
 pub mod model;
+pub mod oms;
+pub mod store;
+pub mod venue;

@@ -1,0 +1,1 @@
+//! CSV loaders (placeholder).

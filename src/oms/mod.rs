@@ -1,0 +1,1 @@
+//! The order management system (placeholder).

@@ -1,0 +1,52 @@
+//! One unit of durable change: everything the OMS changed since the last commit.
+
+use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Trade};
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+
+/// Everything to commit in one transaction, in the order it happened.
+///
+/// Orders, positions and balances hold their latest snapshot (one row each, upserted);
+/// events, fills and trades are appended. A fill, the position change and the cash change it
+/// caused are always in the same batch, so they commit together.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    /// Latest snapshot of each changed order.
+    pub orders: IndexMap<ClientOrderId, Order>,
+    /// Audit trail rows: (order, change).
+    pub order_events: Vec<(ClientOrderId, StatusChange)>,
+    /// New fills, with the account and strategy of their order.
+    pub fills: Vec<Fill>,
+    /// New trades (fills as the books see them).
+    pub trades: Vec<Trade>,
+    /// Latest snapshot of each changed position (open or closed).
+    pub positions: IndexMap<PositionId, Position>,
+    /// Latest cash balance of each changed (account, currency).
+    pub balances: IndexMap<(AccountId, Currency), Decimal>,
+}
+
+impl WriteBatch {
+    /// Whether there is nothing to write.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+            && self.order_events.is_empty()
+            && self.fills.is_empty()
+            && self.trades.is_empty()
+            && self.positions.is_empty()
+            && self.balances.is_empty()
+    }
+
+    /// Records an order's latest state and its new audit rows.
+    pub fn order(&mut self, order: &Order, change: Option<&StatusChange>) {
+        if let Some(c) = change {
+            self.order_events.push((order.cid.clone(), c.clone()));
+        }
+        self.orders.insert(order.cid.clone(), order.clone());
+    }
+
+    /// Moves everything out, leaving the batch empty for reuse.
+    pub fn take(&mut self) -> Self {
+        std::mem::take(self)
+    }
+}

@@ -1,0 +1,104 @@
+//! Venues: where orders execute. `sim` is the built-in simulated exchange (the embedded
+//! default); live venues come later behind the same events.
+//!
+//! Must not know about strategies.
+
+pub mod sim;
+
+use crate::model::{ClientOrderId, Fill, Modification, Timestamp, VenueOrderId};
+use rust_decimal::Decimal;
+
+/// What a venue reports about an order. The OMS applies these through the status table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VenueEvent {
+    /// The venue acknowledged the order.
+    Accepted {
+        /// Our id.
+        cid: ClientOrderId,
+        /// The venue's id.
+        venue_order_id: VenueOrderId,
+        /// When.
+        ts: Timestamp,
+    },
+    /// The venue refused the order.
+    Rejected {
+        /// Our id.
+        cid: ClientOrderId,
+        /// Why, in the venue's words.
+        reason: String,
+        /// When.
+        ts: Timestamp,
+    },
+    /// An execution.
+    Filled(Fill),
+    /// The order was cancelled (on our request, or by the venue).
+    Cancelled {
+        /// Our id.
+        cid: ClientOrderId,
+        /// Why.
+        reason: String,
+        /// When.
+        ts: Timestamp,
+    },
+    /// The venue refused our cancel.
+    CancelRejected {
+        /// Our id.
+        cid: ClientOrderId,
+        /// Why.
+        reason: String,
+        /// When.
+        ts: Timestamp,
+    },
+    /// The order ended by its time in force (DAY at session end, IOC/FOK remainder).
+    Expired {
+        /// Our id.
+        cid: ClientOrderId,
+        /// When.
+        ts: Timestamp,
+    },
+    /// A modification took effect.
+    Modified {
+        /// Our id.
+        cid: ClientOrderId,
+        /// What changed.
+        change: Modification,
+        /// When.
+        ts: Timestamp,
+    },
+    /// The venue refused a modification; the order is unchanged.
+    ModifyRejected {
+        /// Our id.
+        cid: ClientOrderId,
+        /// Why.
+        reason: String,
+        /// When.
+        ts: Timestamp,
+    },
+    /// A trailing stop's trigger price moved (ratcheted favourably). Not a status change.
+    TrailingStopMoved {
+        /// Our id.
+        cid: ClientOrderId,
+        /// The new trigger price.
+        stop_price: Decimal,
+        /// When.
+        ts: Timestamp,
+    },
+}
+
+impl VenueEvent {
+    /// The order the event is about.
+    #[must_use]
+    pub fn cid(&self) -> &ClientOrderId {
+        match self {
+            Self::Accepted { cid, .. }
+            | Self::Rejected { cid, .. }
+            | Self::Cancelled { cid, .. }
+            | Self::CancelRejected { cid, .. }
+            | Self::Expired { cid, .. }
+            | Self::Modified { cid, .. }
+            | Self::ModifyRejected { cid, .. }
+            | Self::TrailingStopMoved { cid, .. } => cid,
+            Self::Filled(f) => &f.cid,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The simulated exchange (placeholder until the matching engine lands).
