@@ -1,0 +1,1 @@
+//! Trading calendars: session ends for DAY expiry and market hours (placeholder).
