@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a piece of text cannot be used as an identifier.
@@ -42,7 +43,7 @@ macro_rules! text_id {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Builds the id from text; empty text is refused.
@@ -54,7 +55,7 @@ macro_rules! text_id {
                 if s.is_empty() {
                     return Err(IdError::Empty { kind: $kind });
                 }
-                Ok(Self(s))
+                Ok(Self(s.into()))
             }
 
             /// The id as text.
@@ -79,7 +80,7 @@ macro_rules! text_id {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.to_string()
             }
         }
     };
@@ -126,7 +127,7 @@ pub const CLIENT_ORDER_ID_MAX: usize = 36;
 /// same id for the same intent, and a resubmission after a timeout is recognised by the venue.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ClientOrderId(String);
+pub struct ClientOrderId(Arc<str>);
 
 fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
@@ -174,7 +175,7 @@ impl ClientOrderId {
         if let Some(ch) = s.chars().find(|c| !allowed(*c)) {
             return Err(IdError::BadChar { kind: KIND, value: s, ch });
         }
-        Ok(Self(s))
+        Ok(Self(s.into()))
     }
 
     /// Derives the id of a strategy's `seq`-th order intent.
@@ -192,7 +193,7 @@ impl ClientOrderId {
             .take(12)
             .collect();
         let hash = fnv1a(strategy.as_str().as_bytes()) as u32;
-        Self(format!("{prefix}-{hash:08x}-{}", base36(seq)))
+        Self(format!("{prefix}-{hash:08x}-{}", base36(seq)).into())
     }
 
     /// Derives the id of a bracket child from its entry's id (`role` is `sl` or `tp`).
@@ -202,7 +203,7 @@ impl ClientOrderId {
     pub fn child(&self, role: &str) -> Self {
         let room = CLIENT_ORDER_ID_MAX - role.len() - 1;
         let base = if self.0.len() > room { &self.0[..room] } else { &self.0 };
-        Self(format!("{base}.{role}").replace('.', "_"))
+        Self(format!("{base}_{role}").into())
     }
 
     /// The id as text.
@@ -227,7 +228,7 @@ impl TryFrom<String> for ClientOrderId {
 
 impl From<ClientOrderId> for String {
     fn from(id: ClientOrderId) -> String {
-        id.0
+        id.0.to_string()
     }
 }
 

@@ -893,7 +893,7 @@ impl Order {
                 } else {
                     OrderEventKind::PartialFill
                 };
-                (kind, f.ts, Some(format!("{} {} @ {} ({})", f.side, f.qty, f.price, f.trade_id)))
+                (kind, f.ts, Some(f.trade_id.as_str().to_owned()))
             }
             OrderEvent::CancelRequested { reason, ts } => (OrderEventKind::CancelRequest, *ts, Some(reason.clone())),
             OrderEvent::CancelRejected { reason, ts } => {
