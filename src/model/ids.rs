@@ -186,12 +186,7 @@ impl ClientOrderId {
     /// longest result is 12 + 1 + 8 + 1 + 13 = 35 characters.
     #[must_use]
     pub fn derive(strategy: &StrategyId, seq: u64) -> Self {
-        let prefix: String = strategy
-            .as_str()
-            .chars()
-            .map(|c| if allowed(c) { c } else { '_' })
-            .take(12)
-            .collect();
+        let prefix: String = strategy.as_str().chars().map(|c| if allowed(c) { c } else { '_' }).take(12).collect();
         let hash = fnv1a(strategy.as_str().as_bytes()) as u32;
         Self(format!("{prefix}-{hash:08x}-{}", base36(seq)).into())
     }

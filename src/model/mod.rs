@@ -17,8 +17,8 @@ pub use ids::{AccountId, ClientOrderId, Currency, IdError, StrategyId, Symbol, T
 pub use instrument::{AssetClass, IncrementError, Instrument, Instruments, UnknownInstrument};
 pub use llm::{LlmMeta, LlmMetaError};
 pub use order::{
-    BracketRole, BracketSpec, Modification, Order, OrderError, OrderEvent, OrderRequest, OrderType, Side,
-    StatusChange, TimeInForce, TrailingOffset,
+    BracketRole, BracketSpec, Modification, Order, OrderError, OrderEvent, OrderRequest, OrderType, Side, StatusChange,
+    TimeInForce, TrailingOffset,
 };
 pub use position::{Position, PositionId, PositionStatus, Trade, TradeKind};
 pub use status::{OrderEventKind, OrderStatus, TransitionError};

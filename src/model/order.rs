@@ -297,7 +297,11 @@ impl OrderRequest {
         qty: Decimal,
         price: Decimal,
     ) -> Self {
-        Self { order_type: OrderType::Limit, limit_price: Some(price), ..Self::market(account, strategy_id, symbol, side, qty) }
+        Self {
+            order_type: OrderType::Limit,
+            limit_price: Some(price),
+            ..Self::market(account, strategy_id, symbol, side, qty)
+        }
     }
 
     /// A GTC stop (stop-market) order.
@@ -310,7 +314,11 @@ impl OrderRequest {
         qty: Decimal,
         stop: Decimal,
     ) -> Self {
-        Self { order_type: OrderType::Stop, stop_price: Some(stop), ..Self::market(account, strategy_id, symbol, side, qty) }
+        Self {
+            order_type: OrderType::Stop,
+            stop_price: Some(stop),
+            ..Self::market(account, strategy_id, symbol, side, qty)
+        }
     }
 
     /// Checks the request against the instrument: every rule an order must meet to exist.
@@ -319,7 +327,10 @@ impl OrderRequest {
     /// The first [`OrderError`] found, naming the field and value.
     pub fn validate(&self, instrument: &Instrument) -> Result<(), OrderError> {
         if self.symbol != instrument.symbol {
-            return Err(OrderError::WrongInstrument { order: self.symbol.clone(), instrument: instrument.symbol.clone() });
+            return Err(OrderError::WrongInstrument {
+                order: self.symbol.clone(),
+                instrument: instrument.symbol.clone(),
+            });
         }
         validate_shape(self.order_type, self.side, self.qty, self.limit_price, self.stop_price, self.trailing)?;
         if matches!(self.tif, TimeInForce::Ioc | TimeInForce::Fok)
@@ -360,7 +371,12 @@ impl OrderRequest {
                 }
                 if let Some(tp) = b.take_profit {
                     if (tp - entry) * sign <= Decimal::ZERO {
-                        return Err(OrderError::BracketEntry { side: self.side, entry, exit: tp, which: "take_profit" });
+                        return Err(OrderError::BracketEntry {
+                            side: self.side,
+                            entry,
+                            exit: tp,
+                            which: "take_profit",
+                        });
                     }
                 }
             }
@@ -974,7 +990,12 @@ impl Order {
         }
         let leaves = self.qty - self.filled_qty;
         if f.qty > leaves {
-            return Err(OrderError::Overfill { cid: self.cid.clone(), trade_id: f.trade_id.clone(), qty: f.qty, leaves });
+            return Err(OrderError::Overfill {
+                cid: self.cid.clone(),
+                trade_id: f.trade_id.clone(),
+                qty: f.qty,
+                leaves,
+            });
         }
         Ok(())
     }
@@ -1156,10 +1177,7 @@ pub(crate) mod tests {
         assert_eq!((o.qty(), o.limit_price()), (dec!(5), Some(dec!(99.5))));
         o.apply(OrderEvent::Filled(fill_for(&o, "t2", dec!(1), dec!(99.5)))).unwrap();
         assert_eq!(o.status(), OrderStatus::Filled);
-        assert!(matches!(
-            o.check_modification(&m(Some(dec!(9)), None, None), &i),
-            Err(OrderError::Transition(_))
-        ));
+        assert!(matches!(o.check_modification(&m(Some(dec!(9)), None, None), &i), Err(OrderError::Transition(_))));
     }
 
     #[test]

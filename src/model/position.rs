@@ -328,7 +328,15 @@ impl Position {
     /// [`Position::closing_part`]).
     ///
     /// `liquidation` marks a close by the kill switch as `liquidated` instead of `closed`.
-    pub fn apply(&mut self, side: Side, qty: Decimal, price: Decimal, fee: Decimal, ts: Timestamp, liquidation: bool) -> Applied {
+    pub fn apply(
+        &mut self,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        fee: Decimal,
+        ts: Timestamp,
+        liquidation: bool,
+    ) -> Applied {
         debug_assert!(qty > Decimal::ZERO);
         self.fees += fee;
         self.ts_last = ts;
@@ -341,7 +349,9 @@ impl Position {
         } else {
             let closing = qty.min(self.qty.abs());
             debug_assert_eq!(closing, qty, "reversals must be split by the caller");
-            let realized = (price - self.avg_px) * closing * if self.qty.is_sign_negative() { Decimal::NEGATIVE_ONE } else { Decimal::ONE };
+            let realized = (price - self.avg_px)
+                * closing
+                * if self.qty.is_sign_negative() { Decimal::NEGATIVE_ONE } else { Decimal::ONE };
             self.realized_pnl += realized;
             self.qty += side.sign() * closing;
             if self.qty.is_zero() {

@@ -1,1 +1,657 @@
-//! The order management system (placeholder).
+//! The order management system: the book of record.
+//!
+//! Owns orders (applying every venue event through the status table), positions, cash and
+//! P&L, bracket links, and open-order reservations. It records every change into a
+//! [`WriteBatch`] journal for the store and returns [`Action`]s for the venue; it never talks
+//! to a venue or a database itself.
+
+pub mod bracket;
+pub mod portfolio;
+
+pub use portfolio::{Booked, Portfolio, PortfolioSummary};
+
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Instrument, Instruments, Modification, Order, OrderError, OrderEvent,
+    OrderRequest, OrderStatus, Position, Side, StatusChange, Symbol, Timestamp, UnknownInstrument,
+};
+use crate::store::WriteBatch;
+use crate::venue::VenueEvent;
+use bracket::SiblingAction;
+use indexmap::{IndexMap, IndexSet};
+use rust_decimal::Decimal;
+use std::collections::{HashMap, HashSet, VecDeque};
+use thiserror::Error;
+
+/// Why the OMS refused a request or a venue event. Nothing changed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum OmsError {
+    /// No order with this id is known (or it aged out of the recent-terminal cache).
+    #[error("order {0} is not known to the OMS")]
+    UnknownOrder(ClientOrderId),
+    /// The client order id was used before.
+    #[error("client order id {0} is already used by another order")]
+    DuplicateClientOrderId(ClientOrderId),
+    /// The instrument is not configured.
+    #[error(transparent)]
+    UnknownInstrument(#[from] UnknownInstrument),
+    /// The order, modification or event broke an order rule.
+    #[error("order {cid}: {source}")]
+    Order {
+        /// The order.
+        cid: ClientOrderId,
+        /// The rule it broke.
+        #[source]
+        source: OrderError,
+    },
+    /// A reduce-only order that would open or increase a position.
+    #[error("reduce-only order {cid} would not reduce: {side} {qty} {symbol} against a position of {position}")]
+    ReduceOnlyWouldIncrease {
+        /// The order.
+        cid: ClientOrderId,
+        /// Its symbol.
+        symbol: Symbol,
+        /// Its side.
+        side: Side,
+        /// Its quantity.
+        qty: Decimal,
+        /// The signed position it was checked against.
+        position: Decimal,
+    },
+}
+
+impl OmsError {
+    fn order(cid: &ClientOrderId, source: OrderError) -> Self {
+        Self::Order { cid: cid.clone(), source }
+    }
+}
+
+/// Something the engine must do at the venue for the OMS, after committing the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this (persisted, submitted-marked by the engine) order to the venue.
+    Submit(ClientOrderId),
+    /// Ask the venue to cancel.
+    Cancel {
+        /// The order.
+        cid: ClientOrderId,
+        /// Why (`user`, `oco`, `kill_switch`, …).
+        reason: String,
+    },
+    /// Ask the venue to modify.
+    Modify {
+        /// The order.
+        cid: ClientOrderId,
+        /// The change.
+        change: Modification,
+    },
+}
+
+/// OMS settings.
+#[derive(Debug, Clone)]
+pub struct OmsConfig {
+    /// Record changes for the store. Off for pure in-memory runs (nothing to persist).
+    pub journal: bool,
+    /// How many terminal orders stay in memory for late fills and lookups.
+    pub terminal_cache: usize,
+}
+
+impl Default for OmsConfig {
+    fn default() -> Self {
+        Self { journal: true, terminal_cache: 10_000 }
+    }
+}
+
+/// What a restart restores: open orders, open positions and cash balances.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Orders not in a terminal status, with their history.
+    pub open_orders: Vec<Order>,
+    /// Positions that hold a quantity.
+    pub open_positions: Vec<Position>,
+    /// Cash per (account, currency).
+    pub balances: Vec<(AccountId, Currency, Decimal)>,
+}
+
+/// The order management system. See the module docs.
+#[derive(Debug)]
+pub struct Oms {
+    config: OmsConfig,
+    instruments: Instruments,
+    orders: IndexMap<ClientOrderId, Order>,
+    terminal: HashMap<ClientOrderId, Order>,
+    terminal_order: VecDeque<ClientOrderId>,
+    known: HashSet<ClientOrderId>,
+    accounts: IndexMap<AccountId, Portfolio>,
+    reservations: HashMap<ClientOrderId, (AccountId, Currency, Decimal)>,
+    marks: HashMap<Symbol, Decimal>,
+    next_position_id: u64,
+    journal: WriteBatch,
+    dirty_orders: IndexSet<ClientOrderId>,
+    dirty_positions: IndexSet<(AccountId, Symbol)>,
+}
+
+impl Oms {
+    /// An empty OMS trading `instruments`.
+    #[must_use]
+    pub fn new(instruments: Instruments, config: OmsConfig) -> Self {
+        Self {
+            config,
+            instruments,
+            orders: IndexMap::new(),
+            terminal: HashMap::new(),
+            terminal_order: VecDeque::new(),
+            known: HashSet::new(),
+            accounts: IndexMap::new(),
+            reservations: HashMap::new(),
+            marks: HashMap::new(),
+            next_position_id: 0,
+            journal: WriteBatch::default(),
+            dirty_orders: IndexSet::new(),
+            dirty_positions: IndexSet::new(),
+        }
+    }
+
+    /// The configured instruments.
+    #[must_use]
+    pub fn instruments(&self) -> &Instruments {
+        &self.instruments
+    }
+
+    /// Deposits (or withdraws, when negative) cash into an account, creating it if needed.
+    pub fn deposit(&mut self, account: &AccountId, ccy: &Currency, amount: Decimal) {
+        let balance = self.portfolio_entry(account).deposit(ccy, amount);
+        if self.config.journal {
+            self.journal.balances.insert((account.clone(), ccy.clone()), balance);
+        }
+    }
+
+    fn portfolio_entry(&mut self, account: &AccountId) -> &mut Portfolio {
+        self.accounts.entry(account.clone()).or_insert_with(|| Portfolio::new(account.clone()))
+    }
+
+    /// One account's books.
+    #[must_use]
+    pub fn portfolio(&self, account: &AccountId) -> Option<&Portfolio> {
+        self.accounts.get(account)
+    }
+
+    /// Every account's books.
+    pub fn portfolios(&self) -> impl Iterator<Item = &Portfolio> {
+        self.accounts.values()
+    }
+
+    /// An order by id (working, or recently terminal).
+    #[must_use]
+    pub fn order(&self, cid: &ClientOrderId) -> Option<&Order> {
+        self.orders.get(cid).or_else(|| self.terminal.get(cid))
+    }
+
+    /// Orders that are not terminal, oldest first.
+    pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
+        self.orders.values()
+    }
+
+    /// The last price seen for a symbol.
+    #[must_use]
+    pub fn last_price(&self, symbol: &Symbol) -> Option<Decimal> {
+        self.marks.get(symbol).copied()
+    }
+
+    fn instrument(&self, symbol: &Symbol) -> Result<&Instrument, OmsError> {
+        Ok(self.instruments.get(symbol)?)
+    }
+
+    /// Creates an order (and, for a bracket, its pending children) in status `pending`.
+    ///
+    /// Returns the ids to submit now: the order itself (bracket children wait for fills).
+    /// The caller must commit the journal before handing them to a venue.
+    ///
+    /// # Errors
+    /// A used client order id, an unknown instrument, a request that fails validation, or a
+    /// reduce-only order that would not reduce the position.
+    pub fn create(&mut self, cid: ClientOrderId, req: &OrderRequest, ts: Timestamp) -> Result<ClientOrderId, OmsError> {
+        if self.known.contains(&cid) {
+            return Err(OmsError::DuplicateClientOrderId(cid));
+        }
+        let instrument = self.instrument(&req.symbol)?;
+        req.validate(instrument).map_err(|e| OmsError::order(&cid, e))?;
+        if req.reduce_only {
+            let position = self.accounts.get(&req.account).map_or(Decimal::ZERO, |p| p.qty(&req.symbol));
+            let reduces = position * req.side.sign() < Decimal::ZERO && req.qty <= position.abs();
+            if !reduces {
+                return Err(OmsError::ReduceOnlyWouldIncrease {
+                    cid,
+                    symbol: req.symbol.clone(),
+                    side: req.side,
+                    qty: req.qty,
+                    position,
+                });
+            }
+        }
+        let mut order = Order::new(cid.clone(), req, ts);
+        let children = bracket::children(&order, req);
+        for child in &children {
+            if self.known.contains(&child.cid) {
+                return Err(OmsError::DuplicateClientOrderId(child.cid.clone()));
+            }
+        }
+        if !children.is_empty() {
+            order.role = Some(crate::model::BracketRole::Entry);
+            order.children = children.iter().map(|c| c.cid.clone()).collect();
+        }
+        self.portfolio_entry(&req.account);
+        for o in std::iter::once(order).chain(children) {
+            let id = o.cid.clone();
+            self.known.insert(id.clone());
+            self.orders.insert(id.clone(), o);
+            self.touch(&id, None);
+            self.update_reservation(&id);
+        }
+        Ok(cid)
+    }
+
+    /// Records a risk refusal: the order is stored as `rejected` with the reason.
+    ///
+    /// # Errors
+    /// As [`Oms::create`], except that no reduce-only check applies.
+    pub fn create_rejected(
+        &mut self,
+        cid: ClientOrderId,
+        req: &OrderRequest,
+        reason: &str,
+        ts: Timestamp,
+    ) -> Result<(), OmsError> {
+        if self.known.contains(&cid) {
+            return Err(OmsError::DuplicateClientOrderId(cid));
+        }
+        let mut order = Order::new(cid.clone(), req, ts);
+        let change = order
+            .apply(OrderEvent::Rejected { reason: reason.to_owned(), ts })
+            .map_err(|e| OmsError::order(&cid, e))?;
+        self.known.insert(cid.clone());
+        self.orders.insert(cid.clone(), order);
+        self.touch(&cid, Some(change));
+        self.retire(&cid);
+        Ok(())
+    }
+
+    /// Marks a pending order as handed to the venue.
+    ///
+    /// # Errors
+    /// An unknown order, or one not in `pending`.
+    pub fn mark_submitted(&mut self, cid: &ClientOrderId, ts: Timestamp) -> Result<(), OmsError> {
+        self.apply_event(cid, OrderEvent::Submitted { ts })?;
+        if let Some(o) = self.orders.get(cid) {
+            if o.reduce_only && o.role.is_none() {
+                let (account, symbol) = (o.account.clone(), o.symbol.clone());
+                self.set_closing(&account, &symbol, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks to cancel an order. A pending order is cancelled at once (it never left us); a
+    /// working one goes to `cancelling` and an [`Action::Cancel`] is returned for the venue.
+    ///
+    /// # Errors
+    /// An unknown order, or one whose status does not allow a cancel (terminal, or already
+    /// cancelling).
+    pub fn request_cancel(
+        &mut self,
+        cid: &ClientOrderId,
+        reason: &str,
+        ts: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), OmsError> {
+        let status = self.order(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?.status();
+        if status == OrderStatus::Pending {
+            self.apply_event(cid, OrderEvent::Cancelled { reason: reason.to_owned(), ts })?;
+            self.after_change(cid, actions, ts);
+        } else {
+            self.apply_event(cid, OrderEvent::CancelRequested { reason: reason.to_owned(), ts })?;
+            actions.push(Action::Cancel { cid: cid.clone(), reason: reason.to_owned() });
+        }
+        Ok(())
+    }
+
+    /// Asks to modify an order under venue rules (never on a terminal order; quantity stays
+    /// above what is filled). A pending order changes at once; a working one returns an
+    /// [`Action::Modify`] and changes when the venue confirms.
+    ///
+    /// # Errors
+    /// An unknown order, or a modification the order's status, type or instrument refuses.
+    pub fn request_modify(
+        &mut self,
+        cid: &ClientOrderId,
+        change: Modification,
+        ts: Timestamp,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), OmsError> {
+        let order = self.order(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
+        let instrument = self.instrument(&order.symbol)?;
+        order.check_modification(&change, instrument).map_err(|e| OmsError::order(cid, e))?;
+        if order.status() == OrderStatus::Pending {
+            self.apply_event(cid, OrderEvent::Modified { change, ts })?;
+        } else {
+            actions.push(Action::Modify { cid: cid.clone(), change });
+        }
+        Ok(())
+    }
+
+    /// Applies one venue event; bracket consequences (child release, OCO) are pushed to
+    /// `actions`.
+    ///
+    /// # Errors
+    /// An unknown order, or an event the order refuses (illegal transition, duplicate fill,
+    /// overfill, mismatched fill). Nothing changes then.
+    pub fn apply(&mut self, event: VenueEvent, actions: &mut Vec<Action>) -> Result<(), OmsError> {
+        match event {
+            VenueEvent::Accepted { cid, venue_order_id, ts } => {
+                self.apply_event(&cid, OrderEvent::Accepted { venue_order_id: Some(venue_order_id), ts })
+            }
+            VenueEvent::Rejected { cid, reason, ts } => {
+                self.apply_event(&cid, OrderEvent::Rejected { reason, ts })?;
+                self.after_change(&cid, actions, ts);
+                Ok(())
+            }
+            VenueEvent::Filled(fill) => self.apply_fill(fill, actions),
+            VenueEvent::Cancelled { cid, reason, ts } => {
+                self.apply_event(&cid, OrderEvent::Cancelled { reason, ts })?;
+                self.after_change(&cid, actions, ts);
+                Ok(())
+            }
+            VenueEvent::CancelRejected { cid, reason, ts } => {
+                self.apply_event(&cid, OrderEvent::CancelRejected { reason, ts })
+            }
+            VenueEvent::Expired { cid, ts } => {
+                self.apply_event(&cid, OrderEvent::Expired { ts })?;
+                self.after_change(&cid, actions, ts);
+                Ok(())
+            }
+            VenueEvent::Modified { cid, change, ts } => self.apply_event(&cid, OrderEvent::Modified { change, ts }),
+            VenueEvent::ModifyRejected { cid, reason, .. } => {
+                if self.order(&cid).is_none() {
+                    return Err(OmsError::UnknownOrder(cid));
+                }
+                tracing::warn!(cid = %cid, reason = %reason, "Oms venue refused a modification; order unchanged");
+                Ok(())
+            }
+            VenueEvent::TrailingStopMoved { cid, stop_price, .. } => {
+                let order = self.orders.get_mut(&cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
+                order.stop_price = Some(stop_price);
+                self.touch(&cid, None);
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks every position in `symbol` to `price`.
+    pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) {
+        self.marks.insert(symbol.clone(), price);
+        for p in self.accounts.values_mut() {
+            if p.mark(symbol, price, ts).is_some() && self.config.journal {
+                self.dirty_positions.insert((p.account().clone(), symbol.clone()));
+            }
+        }
+    }
+
+    /// Takes everything changed since the last call, for the store to commit in one
+    /// transaction. Terminal orders leave memory once taken (beyond the recent cache).
+    pub fn take_journal(&mut self) -> WriteBatch {
+        for cid in self.dirty_orders.drain(..) {
+            if let Some(o) = self.orders.get(&cid).or_else(|| self.terminal.get(&cid)) {
+                self.journal.orders.insert(cid, o.clone());
+            }
+        }
+        for (account, symbol) in self.dirty_positions.drain(..) {
+            if let Some(p) = self.accounts.get(&account).and_then(|a| a.position(&symbol)) {
+                self.journal.positions.insert(p.id, p.clone());
+            }
+        }
+        self.journal.take()
+    }
+
+    /// Rebuilds the books from a stored snapshot after a restart.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        for (account, ccy, cash) in snapshot.balances {
+            self.portfolio_entry(&account).restore_cash(&ccy, cash);
+        }
+        for p in snapshot.open_positions {
+            self.next_position_id = self.next_position_id.max(p.id.0);
+            self.marks.insert(p.symbol.clone(), p.mark());
+            let account = p.account.clone();
+            self.portfolio_entry(&account).restore_position(p);
+        }
+        for o in snapshot.open_orders {
+            let cid = o.cid.clone();
+            self.portfolio_entry(&o.account.clone());
+            self.known.insert(cid.clone());
+            self.orders.insert(cid.clone(), o);
+            self.update_reservation(&cid);
+        }
+    }
+
+    /// Seeds the position-id counter (ids already used in the store must not be reused).
+    pub fn set_next_position_id(&mut self, last_used: u64) {
+        self.next_position_id = self.next_position_id.max(last_used);
+    }
+
+    // ----- internals -------------------------------------------------------------------
+
+    fn apply_event(&mut self, cid: &ClientOrderId, event: OrderEvent) -> Result<(), OmsError> {
+        let order = match self.orders.get_mut(cid) {
+            Some(o) => o,
+            None => self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?,
+        };
+        let change = order.apply(event).map_err(|e| OmsError::order(cid, e))?;
+        self.touch(cid, Some(change));
+        self.update_reservation(cid);
+        Ok(())
+    }
+
+    fn apply_fill(&mut self, fill: Fill, actions: &mut Vec<Action>) -> Result<(), OmsError> {
+        let cid = fill.cid.clone();
+        let ts = fill.ts;
+        self.apply_event(&cid, OrderEvent::Filled(fill.clone()))?;
+        let order = self.order(&cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
+        let (account, strategy, liquidation) = (order.account.clone(), order.strategy_id.clone(), false);
+        let instrument = self.instruments.get(&fill.symbol)?.clone();
+        let mut next_id = self.next_position_id;
+        let booked =
+            self.portfolio_entry(&account).apply_fill(&fill, &instrument, &strategy, &mut next_id, liquidation);
+        self.next_position_id = next_id;
+        self.marks.insert(fill.symbol.clone(), fill.price);
+        if self.config.journal {
+            for p in booked.positions {
+                self.dirty_positions.shift_remove(&(account.clone(), p.symbol.clone()));
+                self.journal.positions.insert(p.id, p);
+            }
+            for (ccy, cash) in booked.balances {
+                self.journal.balances.insert((account.clone(), ccy), cash);
+            }
+            self.journal.trades.push(booked.trade);
+            self.journal.fills.push(fill);
+        }
+        self.after_change(&cid, actions, ts);
+        Ok(())
+    }
+
+    /// Bracket and lifecycle consequences of an order's change; retires terminal orders.
+    fn after_change(&mut self, cid: &ClientOrderId, actions: &mut Vec<Action>, ts: Timestamp) {
+        let Some(order) = self.order(cid) else { return };
+        let status = order.status();
+        let filled = order.filled_qty();
+        match order.role {
+            Some(crate::model::BracketRole::Entry) => {
+                let children = order.children.clone();
+                let (entry_qty, symbol) = (order.qty(), order.symbol.clone());
+                if status.is_terminal() && filled.is_zero() {
+                    for child in &children {
+                        self.cancel_quietly(child, "bracket entry ended unfilled", ts, actions);
+                    }
+                } else if !filled.is_zero() {
+                    let lot = self.instruments.get(&symbol).map_or(Decimal::ZERO, |i| i.lot_size);
+                    for child in &children {
+                        self.release_child(child, filled, entry_qty, lot, ts, actions);
+                    }
+                }
+            }
+            Some(_) if !filled.is_zero() => {
+                if let Some(parent) = order.parent.clone() {
+                    let siblings: Vec<ClientOrderId> = self
+                        .order(&parent)
+                        .map(|p| p.children.iter().filter(|c| *c != cid).cloned().collect())
+                        .unwrap_or_default();
+                    for sib in siblings {
+                        let decision = match (self.order(cid), self.order(&sib)) {
+                            (Some(c), Some(s)) => bracket::after_child_fill(c, s),
+                            _ => SiblingAction::Keep,
+                        };
+                        match decision {
+                            SiblingAction::Keep => {}
+                            SiblingAction::Cancel(s) => self.cancel_quietly(&s, "oco", ts, actions),
+                            SiblingAction::Shrink(s, qty) => {
+                                let change = Modification { qty: Some(qty), ..Modification::default() };
+                                if let Err(e) = self.request_modify(&s, change, ts, actions) {
+                                    tracing::warn!(cid = %s, error = %e, "Oms could not shrink OCO sibling");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if status.is_terminal() {
+            if let Some(o) = self.order(cid) {
+                if o.reduce_only && o.role.is_none() {
+                    let (account, symbol) = (o.account.clone(), o.symbol.clone());
+                    self.set_closing(&account, &symbol, false);
+                }
+            }
+            self.retire(cid);
+        }
+    }
+
+    fn release_child(
+        &mut self,
+        child: &ClientOrderId,
+        entry_filled: Decimal,
+        entry_qty: Decimal,
+        lot: Decimal,
+        ts: Timestamp,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(c) = self.orders.get(child) else { return };
+        // Children are created for the entry's whole quantity.
+        let target = bracket::released_qty(entry_qty, entry_filled, entry_qty, lot);
+        if target.is_zero() || target <= c.filled_qty() {
+            return;
+        }
+        let status = c.status();
+        if status == OrderStatus::Pending {
+            if c.qty() != target {
+                let change = Modification { qty: Some(target), ..Modification::default() };
+                if let Err(e) = self.apply_event(child, OrderEvent::Modified { change, ts }) {
+                    tracing::error!(cid = %child, error = %e, "Oms could not size bracket child");
+                    return;
+                }
+            }
+            actions.push(Action::Submit(child.clone()));
+        } else if status.is_working() && status != OrderStatus::Cancelling && c.qty() < target {
+            actions.push(Action::Modify {
+                cid: child.clone(),
+                change: Modification { qty: Some(target), ..Default::default() },
+            });
+        }
+    }
+
+    fn cancel_quietly(&mut self, cid: &ClientOrderId, reason: &str, ts: Timestamp, actions: &mut Vec<Action>) {
+        let Some(o) = self.order(cid) else { return };
+        if o.status().is_terminal() || o.status() == OrderStatus::Cancelling {
+            return;
+        }
+        if let Err(e) = self.request_cancel(cid, reason, ts, actions) {
+            tracing::warn!(cid = %cid, error = %e, "Oms could not cancel linked order");
+        }
+    }
+
+    fn set_closing(&mut self, account: &AccountId, symbol: &Symbol, closing: bool) {
+        if let Some(p) = self.accounts.get_mut(account).and_then(|a| a.position_mut(symbol)) {
+            p.set_closing(closing);
+            if self.config.journal {
+                self.dirty_positions.insert((account.clone(), symbol.clone()));
+            }
+        }
+    }
+
+    fn touch(&mut self, cid: &ClientOrderId, change: Option<StatusChange>) {
+        if !self.config.journal {
+            return;
+        }
+        if let Some(c) = change {
+            self.journal.order_events.push((cid.clone(), c));
+        }
+        self.dirty_orders.insert(cid.clone());
+    }
+
+    /// Moves a terminal order from the working book to the bounded recent cache.
+    fn retire(&mut self, cid: &ClientOrderId) {
+        if let Some(o) = self.orders.shift_remove(cid) {
+            self.terminal.insert(cid.clone(), o);
+            self.terminal_order.push_back(cid.clone());
+            while self.terminal_order.len() > self.config.terminal_cache {
+                if let Some(old) = self.terminal_order.pop_front() {
+                    // Keep it until its last snapshot is journaled.
+                    if self.dirty_orders.contains(&old) {
+                        if let Some(o) = self.terminal.remove(&old) {
+                            self.journal.orders.insert(old.clone(), o);
+                        }
+                        self.dirty_orders.shift_remove(&old);
+                    } else {
+                        self.terminal.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Recomputes the cash an order reserves: a buy's leaves at its limit (or stop, or the
+    /// last price); a sell's leaves beyond the long position it closes. Reduce-only and
+    /// terminal orders reserve nothing.
+    fn update_reservation(&mut self, cid: &ClientOrderId) {
+        let new = self.orders.get(cid).and_then(|o| {
+            if o.reduce_only || o.status().is_terminal() {
+                return None;
+            }
+            let ccy = self.instruments.get(&o.symbol).ok()?.quote.clone();
+            let price = o.limit_price().or(o.stop_price()).or_else(|| self.marks.get(&o.symbol).copied())?;
+            let leaves = o.qty() - o.filled_qty();
+            let opening = match o.side {
+                Side::Buy => leaves,
+                Side::Sell => {
+                    let long = self.accounts.get(&o.account).map_or(Decimal::ZERO, |p| p.qty(&o.symbol));
+                    (leaves - long.max(Decimal::ZERO)).max(Decimal::ZERO)
+                }
+            };
+            Some((o.account.clone(), ccy, opening * price))
+        });
+        let old = match &new {
+            Some(n) if !n.2.is_zero() => self.reservations.insert(cid.clone(), n.clone()),
+            _ => self.reservations.remove(cid),
+        };
+        if let Some((account, ccy, amount)) = old {
+            if let Some(p) = self.accounts.get_mut(&account) {
+                p.reserve(&ccy, -amount);
+            }
+        }
+        if let Some((account, ccy, amount)) = new {
+            if let Some(p) = self.accounts.get_mut(&account) {
+                p.reserve(&ccy, amount);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
