@@ -1,1 +1,141 @@
-fn main() {}
+//! Submit → ack → fill through the engine, the OMS and the simulated venue.
+//!
+//! `cargo bench --bench oms_throughput` runs three cases and prints orders/s and latency
+//! percentiles:
+//! - in memory (no journal), one order per price tick;
+//! - durable SQLite (WAL, synchronous=FULL and =NORMAL), orders group-committed per tick;
+//! - durable Postgres on loopback when `LUATRADE_BENCH_PG_URL` is set.
+//!
+//! Environment: `BENCH_ORDERS` (default 1,000,000 in memory), `BENCH_DURABLE_ORDERS`
+//! (default 100,000), `BENCH_BATCH` (orders per commit, default 500).
+
+use luatrade::data::{MarketEvent, TradeTick};
+use luatrade::engine::{Engine, Journal, NoJournal, StoreJournal};
+use luatrade::model::{AccountId, Currency, Instrument, OrderRequest, Side, StrategyId, Symbol, Timestamp};
+use luatrade::oms::{Oms, OmsConfig};
+use luatrade::venue::sim::{SimConfig, SimVenue};
+use rust_decimal::Decimal;
+use std::time::{Duration, Instant};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Setup {
+    account: AccountId,
+    strategy: StrategyId,
+    symbol: Symbol,
+}
+
+fn engine<J: Journal>(journal: J, journal_on: bool) -> (Engine<SimVenue, J>, Setup) {
+    let instrument = Instrument::us_stock("BENCH");
+    let instruments: luatrade::model::Instruments = [instrument].into_iter().collect();
+    let mut oms = Oms::new(instruments.clone(), OmsConfig { journal: journal_on, ..OmsConfig::default() });
+    let account = AccountId::try_new("bench").expect("id");
+    oms.deposit(&account, &Currency::try_new("USD").expect("ccy"), Decimal::new(1_000_000_000, 0));
+    let venue = SimVenue::new(SimConfig::default(), instruments);
+    let setup = Setup {
+        account,
+        strategy: StrategyId::try_new("bench").expect("id"),
+        symbol: Symbol::try_new("BENCH").expect("id"),
+    };
+    (Engine::new(oms, venue, journal), setup)
+}
+
+fn tick(symbol: &Symbol, n: usize) -> MarketEvent {
+    // Alternates between two prices so positions open and close.
+    let price = if n % 2 == 0 { Decimal::new(10_000, 2) } else { Decimal::new(10_001, 2) };
+    MarketEvent::Trade(
+        symbol.clone(),
+        TradeTick { ts: Timestamp::from_secs(1_700_000_000).plus_nanos(n as i64 * 1_000), price, size: Decimal::new(1_000_000, 0) },
+    )
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn report(name: &str, orders: usize, elapsed: Duration, mut lat: Vec<Duration>) {
+    lat.sort_unstable();
+    println!(
+        "{name:<44} {orders:>9} orders  {:>10.0} orders/s  p50 {:>9.2?}  p99 {:>9.2?}  p99.9 {:>9.2?}",
+        orders as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+    );
+}
+
+/// One order per tick: submit, then the tick that acks and fills it. Latency per order.
+fn in_memory(orders: usize) {
+    let (mut eng, s) = engine(NoJournal, false);
+    let mut lat = Vec::with_capacity(orders);
+    let start = Instant::now();
+    for n in 0..orders {
+        let t0 = Instant::now();
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        let req = OrderRequest::market(s.account.clone(), s.strategy.clone(), s.symbol.clone(), side, Decimal::ONE);
+        eng.submit(&req).expect("submit");
+        eng.on_market(&tick(&s.symbol, n)).expect("tick");
+        lat.push(t0.elapsed());
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(eng.stats().fills as usize, orders, "every order filled");
+    report("in-memory (no journal)", orders, elapsed, lat);
+}
+
+/// `batch` orders per tick, group-committed: pending rows commit before the venue sees them,
+/// the acks and fills commit together after. Latency is submit → fill committed.
+fn durable<J: Journal>(name: &str, journal: J, orders: usize, batch: usize) {
+    let (mut eng, s) = engine(journal, true);
+    let mut lat = Vec::with_capacity(orders);
+    let start = Instant::now();
+    let mut n = 0;
+    let mut submitted_at = Vec::with_capacity(batch);
+    while n < orders {
+        submitted_at.clear();
+        for _ in 0..batch.min(orders - n) {
+            let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+            let req = OrderRequest::market(s.account.clone(), s.strategy.clone(), s.symbol.clone(), side, Decimal::ONE);
+            submitted_at.push(Instant::now());
+            eng.submit(&req).expect("submit");
+            n += 1;
+        }
+        eng.on_market(&tick(&s.symbol, n)).expect("tick");
+        let done = Instant::now();
+        lat.extend(submitted_at.iter().map(|t| done - *t));
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(eng.stats().fills as usize, orders, "every order filled");
+    report(name, orders, elapsed, lat);
+}
+
+fn main() {
+    // `cargo test --benches` passes --bench-less args; only run when invoked as a bench.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let mem_orders = env_usize("BENCH_ORDERS", 1_000_000);
+    let durable_orders = env_usize("BENCH_DURABLE_ORDERS", 100_000);
+    let batch = env_usize("BENCH_BATCH", 500);
+    println!("luatrade oms_throughput: submit -> ack -> fill via engine + OMS + sim venue");
+    in_memory(mem_orders);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for sync in ["full", "normal"] {
+        let path = dir.path().join(format!("bench-{sync}.db"));
+        let url = format!("sqlite://{}?synchronous={sync}", path.display());
+        let journal = StoreJournal::connect(&url).expect("sqlite");
+        durable(&format!("sqlite WAL synchronous={sync}, batch {batch}"), journal, durable_orders, batch);
+    }
+    match std::env::var("LUATRADE_BENCH_PG_URL") {
+        Ok(url) => {
+            let journal = StoreJournal::connect(&url).expect("postgres");
+            durable(&format!("postgres loopback, batch {batch}"), journal, durable_orders, batch);
+        }
+        Err(_) => println!("postgres: skipped (set LUATRADE_BENCH_PG_URL to a fresh database)"),
+    }
+}

@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
 
+pub mod cli;
 pub mod data;
+pub mod engine;
 pub mod model;
 pub mod oms;
 pub mod store;

@@ -5,8 +5,24 @@
 
 pub mod sim;
 
-use crate::model::{ClientOrderId, Fill, Modification, Timestamp, VenueOrderId};
+use crate::data::MarketEvent;
+use crate::model::{ClientOrderId, Fill, Modification, Order, Timestamp, VenueOrderId};
 use rust_decimal::Decimal;
+
+/// An execution venue as the engine drives it: requests go in, [`VenueEvent`]s come out.
+///
+/// The simulated venue answers synchronously into `out`; a live venue forwards requests to
+/// its connection task and reports events later through the engine's input.
+pub trait Venue {
+    /// Sends a new order (already committed to the store).
+    fn submit(&mut self, order: &Order, ts: Timestamp, out: &mut Vec<VenueEvent>);
+    /// Asks to cancel an order.
+    fn cancel(&mut self, cid: &ClientOrderId, ts: Timestamp, out: &mut Vec<VenueEvent>);
+    /// Asks to modify an order.
+    fn modify(&mut self, cid: &ClientOrderId, change: &Modification, ts: Timestamp, out: &mut Vec<VenueEvent>);
+    /// Lets the venue see a price event (the simulated venue matches on it; live venues ignore it).
+    fn on_market(&mut self, event: &MarketEvent, out: &mut Vec<VenueEvent>);
+}
 
 /// What a venue reports about an order. The OMS applies these through the status table.
 #[derive(Debug, Clone, PartialEq)]

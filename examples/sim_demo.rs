@@ -1,0 +1,249 @@
+//! The embedded default, end to end: recorded prices → a rule written in Rust → the OMS →
+//! the simulated venue → SQLite, then a summary read back from the database.
+//!
+//! ```text
+//! cargo run --release --example sim_demo -- [--data FILE] [--symbol SYM] [--db URL|none]
+//! ```
+//!
+//! The rule is an SMA(10)/SMA(30) crossover on closes: on a cross up it buys 20 % of equity
+//! at the next open with a bracket (stop-loss 5 % below, take-profit 15 % above the close);
+//! on a cross down it cancels the bracket and sells the position at the next open.
+//! (Strategies in Lua replace this rule; the engine underneath is the same.)
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use luatrade::data::{csv::read_bars, MarketEvent};
+use luatrade::engine::{Engine, Journal, NoJournal, StoreJournal};
+use luatrade::model::{
+    AccountId, AssetClass, BracketSpec, Currency, Instrument, Instruments, OrderRequest, OrderStatus, Side,
+    StrategyId, Symbol,
+};
+use luatrade::oms::{Oms, OmsConfig, Snapshot};
+use luatrade::venue::sim::{SimConfig, SimVenue};
+use rust_decimal::prelude::*;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(about = "Push orders through the OMS and the simulated venue over recorded prices")]
+struct Args {
+    /// OHLCV CSV file.
+    #[arg(long, default_value = "examples/data/orcl_1d_1995-2014.csv")]
+    data: PathBuf,
+    /// Symbol to trade it as.
+    #[arg(long, default_value = "ORCL")]
+    symbol: String,
+    /// `stock` (cent tick, whole shares) or `crypto` (cent tick, 0.0001 lots).
+    #[arg(long, default_value = "stock")]
+    asset_class: String,
+    /// Database URL (`sqlite://PATH`, `postgres://…`) or `none` for in-memory only.
+    #[arg(long, default_value = "sqlite://out/demo.db")]
+    db: String,
+    /// Starting cash in USD.
+    #[arg(long, default_value = "100000")]
+    cash: Decimal,
+    /// Fast SMA length.
+    #[arg(long, default_value = "10")]
+    fast: usize,
+    /// Slow SMA length.
+    #[arg(long, default_value = "30")]
+    slow: usize,
+    /// Crash drill: after this many fills, print the committed state as JSON and abort the
+    /// process without any shutdown (used by the crash-recovery test).
+    #[arg(long, hide = true)]
+    abort_after_fills: Option<u64>,
+}
+
+/// Rolling simple moving average.
+struct Sma {
+    len: usize,
+    window: VecDeque<f64>,
+    sum: f64,
+}
+
+impl Sma {
+    fn new(len: usize) -> Self {
+        Self { len, window: VecDeque::with_capacity(len + 1), sum: 0.0 }
+    }
+    fn push(&mut self, x: f64) -> Option<f64> {
+        self.window.push_back(x);
+        self.sum += x;
+        if self.window.len() > self.len {
+            self.sum -= self.window.pop_front().unwrap_or_default();
+        }
+        (self.window.len() == self.len).then(|| self.sum / self.len as f64)
+    }
+}
+
+fn instrument(symbol: &str, class: &str) -> Result<Instrument> {
+    Ok(match class {
+        "stock" => Instrument::us_stock(symbol),
+        "crypto" => Instrument::crypto(symbol, symbol, "USD", Decimal::new(1, 2), Decimal::new(1, 4)),
+        other => bail!("--asset-class must be stock or crypto, got {other}"),
+    })
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.fast == 0 || args.fast >= args.slow {
+        bail!("--fast must be at least 1 and below --slow (got {} and {})", args.fast, args.slow);
+    }
+    let bars = read_bars(&args.data).with_context(|| format!("loading {}", args.data.display()))?;
+    if args.db == "none" {
+        run(&args, bars, NoJournal, false)
+    } else {
+        if let Some(path) = args.db.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+        let journal = StoreJournal::connect(&args.db).with_context(|| format!("opening {}", args.db))?;
+        run(&args, bars, journal, true)
+    }
+}
+
+fn run<J: Journal + Summarise>(args: &Args, bars: Vec<luatrade::data::Bar>, journal: J, persist: bool) -> Result<()> {
+    let inst = instrument(&args.symbol, &args.asset_class)?;
+    let (symbol, tick, lot) = (inst.symbol.clone(), inst.tick_size, inst.lot_size);
+    let usd = Currency::try_new("USD")?;
+    let account = AccountId::try_new("paper")?;
+    let strategy = StrategyId::try_new("sma_demo")?;
+    let instruments: Instruments = [inst.clone()].into_iter().collect();
+    let mut oms = Oms::new(instruments.clone(), OmsConfig { journal: persist, ..OmsConfig::default() });
+    oms.deposit(&account, &usd, args.cash);
+    let sim = SimConfig {
+        slippage_bps: Decimal::new(2, 0),
+        taker_fee_bps: Decimal::new(1, 0),
+        maker_fee_bps: Decimal::new(0, 0),
+        max_volume_share: Some(Decimal::new(1, 1)),
+        ..SimConfig::default()
+    };
+    let mut engine = Engine::new(oms, SimVenue::new(sim, instruments), journal);
+
+    let (mut fast, mut slow) = (Sma::new(args.fast), Sma::new(args.slow));
+    let mut prev_diff: Option<f64> = None;
+    let started = std::time::Instant::now();
+    let n_bars = bars.len();
+    for bar in bars {
+        let close = bar.close;
+        engine.on_market(&MarketEvent::Bar(symbol.clone(), bar))?;
+        if let Some(limit) = args.abort_after_fills {
+            if engine.stats().fills >= limit {
+                crash_drill(&engine, &account, &usd);
+            }
+        }
+        let c = close.to_f64().unwrap_or(f64::NAN);
+        let (Some(f), Some(s)) = (fast.push(c), slow.push(c)) else { continue };
+        let diff = f - s;
+        let crossed_up = prev_diff.is_some_and(|p| p <= 0.0) && diff > 0.0;
+        let crossed_down = prev_diff.is_some_and(|p| p >= 0.0) && diff < 0.0;
+        prev_diff = Some(diff);
+        let book = engine.oms().portfolio(&account).context("account")?;
+        let held = book.qty(&symbol);
+        let entry_working = engine.oms().open_orders().any(|o| o.symbol == symbol && !o.reduce_only);
+        if crossed_up && held.is_zero() && !entry_working {
+            let budget = book.equity(&usd) * Decimal::new(2, 1);
+            let qty = ((budget / close) / lot).floor() * lot;
+            if qty.is_zero() {
+                continue;
+            }
+            let round = |x: Decimal| (x / tick).round() * tick;
+            let mut req = OrderRequest::market(account.clone(), strategy.clone(), symbol.clone(), Side::Buy, qty);
+            req.bracket = Some(BracketSpec {
+                stop_loss: Some(round(close * Decimal::new(95, 2))),
+                take_profit: Some(round(close * Decimal::new(115, 2))),
+            });
+            engine.submit(&req)?;
+        } else if crossed_down && held > Decimal::ZERO {
+            let children: Vec<_> = engine
+                .oms()
+                .open_orders()
+                .filter(|o| o.symbol == symbol && o.reduce_only && o.status() != OrderStatus::Cancelling)
+                .map(|o| o.cid.clone())
+                .collect();
+            for cid in children {
+                engine.cancel(&cid, "signal exit")?;
+            }
+            let mut req = OrderRequest::market(account.clone(), strategy.clone(), symbol.clone(), Side::Sell, held);
+            req.reduce_only = true;
+            engine.submit(&req)?;
+        }
+    }
+    engine.flush()?;
+    let elapsed = started.elapsed();
+
+    let book = engine.oms().portfolio(&account).context("account")?;
+    let s = book.summary(&usd);
+    let stats = engine.stats();
+    println!("luatrade sim demo: {} bars of {} from {}", n_bars, symbol, args.data.display());
+    println!("  orders submitted   {}", stats.submitted);
+    println!("  fills              {}", stats.fills);
+    println!("  store commits      {}", stats.commits);
+    println!("  refused events     {}", stats.refused_events);
+    println!("  starting cash      {} USD", args.cash);
+    println!("  cash               {} USD", s.cash.round_dp(2));
+    println!("  equity             {} USD", s.equity.round_dp(2));
+    println!("  realised P&L       {} USD (gross)", s.realized_pnl.round_dp(2));
+    println!("  unrealised P&L     {} USD", s.unrealized_pnl.round_dp(2));
+    println!("  fees               {} USD", s.fees.round_dp(2));
+    println!("  position           {} {}", book.qty(&symbol), symbol);
+    println!("  open orders        {}", engine.oms().open_orders().count());
+    println!("  run time           {:.3?} ({:.0} bars/s)", elapsed, n_bars as f64 / elapsed.as_secs_f64());
+    engine.journal().summarise(&args.db)?;
+    Ok(())
+}
+
+/// Prints the state as of the last commit and aborts: no destructors, no flush, no close.
+fn crash_drill<J: Journal>(engine: &Engine<SimVenue, J>, account: &AccountId, usd: &Currency) -> ! {
+    let book = engine.oms().portfolio(account).expect("account");
+    let snapshot = Snapshot {
+        open_orders: engine.oms().open_orders().cloned().collect(),
+        open_positions: book.positions().cloned().collect(),
+        balances: vec![(account.clone(), usd.clone(), book.cash(usd))],
+    };
+    let state = serde_json::json!({
+        "open_orders": snapshot.open_orders,
+        "open_positions": snapshot.open_positions,
+        "balances": snapshot.balances,
+    });
+    println!("{state}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::abort();
+}
+
+/// What a journal can say about what it stored, after the run.
+trait Summarise {
+    fn summarise(&self, url: &str) -> Result<()>;
+}
+
+impl Summarise for NoJournal {
+    fn summarise(&self, _url: &str) -> Result<()> {
+        println!("  (in memory: nothing persisted)");
+        Ok(())
+    }
+}
+
+impl Summarise for StoreJournal {
+    fn summarise(&self, url: &str) -> Result<()> {
+        let store = self.store();
+        let orders = self.block_on(store.orders(&Default::default()))?;
+        let mut by_status = std::collections::BTreeMap::new();
+        for o in &orders {
+            *by_status.entry(o.status().as_str()).or_insert(0usize) += 1;
+        }
+        let trades = self.block_on(store.trades(None, None))?;
+        println!("  persisted to       {url}");
+        println!("    orders           {} {:?}", orders.len(), by_status);
+        println!("    trades           {}", trades.len());
+        if let Some(first) = orders.iter().find(|o| o.role.is_some()) {
+            println!("    audit trail of the first bracket entry {}:", first.cid);
+            for c in self.block_on(store.audit_trail(&first.cid))? {
+                println!("      {}  {:<15} {:>16} -> {:<16} {}", c.ts, c.event, c.from, c.to, c.reason.unwrap_or_default());
+            }
+        }
+        println!("  inspect with: cargo run --release -- orders --db {url}");
+        Ok(())
+    }
+}

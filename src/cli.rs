@@ -1,0 +1,222 @@
+//! The command line: inspect and export what the engine stored. (Runs of strategies —
+//! `backtest`, `paper`, `serve` — arrive with the Lua host.)
+
+use crate::model::{ClientOrderId, OrderStatus, StrategyId, Symbol, Timestamp};
+use crate::store::{OrderFilter, Store};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+
+/// luatrade: automated trading strategies in Lua on one Rust OMS.
+#[derive(Debug, Parser)]
+#[command(name = "luatrade", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List orders, newest filters first applied (status, symbol, strategy, time range).
+    Orders {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+        /// Only these statuses (repeatable, or comma-separated): pending, open, filled, …
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<String>,
+        /// Only this symbol.
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Only this strategy.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// Only orders created at or after this RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only orders created before this RFC 3339 time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Open (non-terminal) orders only.
+        #[arg(long)]
+        open: bool,
+        /// At most this many.
+        #[arg(long, default_value = "50")]
+        limit: u32,
+        /// Skip this many first.
+        #[arg(long, default_value = "0")]
+        offset: u32,
+    },
+    /// List positions (open by default).
+    Positions {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+        /// Show closed positions instead.
+        #[arg(long)]
+        closed: bool,
+    },
+    /// Show one order's audit trail.
+    Audit {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+        /// The client order id.
+        cid: String,
+    },
+    /// Export orders or trades as CSV or JSON to standard output.
+    Export {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+        /// What to export.
+        what: ExportWhat,
+        /// Output format.
+        #[arg(long, default_value = "csv")]
+        format: ExportFormat,
+    },
+    /// Database maintenance.
+    Db {
+        /// The action.
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+/// Export targets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportWhat {
+    /// Every order.
+    Orders,
+    /// Every trade.
+    Trades,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// Database actions.
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Create the database if needed and apply migrations.
+    Migrate {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+    },
+}
+
+fn time(arg: Option<&str>, flag: &str) -> Result<Option<Timestamp>> {
+    arg.map(|s| Timestamp::parse_rfc3339(s).with_context(|| format!("--{flag} '{s}' is not an RFC 3339 time")))
+        .transpose()
+}
+
+/// Runs a parsed command.
+///
+/// # Errors
+/// Bad arguments, or a store that cannot be opened or read; messages say which.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Orders { db, status, symbol, strategy, from, to, open, limit, offset } => {
+            let store = Store::connect(&db).await?;
+            let mut statuses = Vec::new();
+            for s in &status {
+                match OrderStatus::parse(s) {
+                    Some(st) => statuses.push(st),
+                    None => bail!("--status '{s}' is not an order status (pending, submitted, open, partially_filled, filled, cancelling, cancelled, rejected, expired, failed)"),
+                }
+            }
+            if open {
+                statuses.extend(crate::model::status::ALL_STATUSES.into_iter().filter(|s| !s.is_terminal()));
+            }
+            let filter = OrderFilter {
+                status: (!statuses.is_empty()).then_some(statuses),
+                symbol: symbol.map(Symbol::try_new).transpose()?,
+                strategy_id: strategy.map(StrategyId::try_new).transpose()?,
+                from: time(from.as_deref(), "from")?,
+                to: time(to.as_deref(), "to")?,
+                limit: Some(limit),
+                offset: Some(offset),
+            };
+            let orders = store.orders(&filter).await?;
+            println!(
+                "{:<36} {:<10} {:<5} {:<13} {:>12} {:>12} {:>14} {:<16} created",
+                "client_order_id", "symbol", "side", "type", "qty", "filled", "avg_px", "status"
+            );
+            for o in &orders {
+                println!(
+                    "{:<36} {:<10} {:<5} {:<13} {:>12} {:>12} {:>14} {:<16} {}",
+                    o.cid.as_str(),
+                    o.symbol.as_str(),
+                    o.side.as_str(),
+                    o.order_type.as_str(),
+                    o.qty(),
+                    o.filled_qty(),
+                    o.avg_px().map(|p| p.round_dp(6).to_string()).unwrap_or_default(),
+                    o.status().as_str(),
+                    o.ts_init
+                );
+            }
+            eprintln!("{} order(s)", orders.len());
+        }
+        Command::Positions { db, closed } => {
+            let store = Store::connect(&db).await?;
+            let positions = if closed { store.closed_positions().await? } else { store.positions(true).await? };
+            println!(
+                "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10} opened",
+                "id", "account", "symbol", "qty", "avg_px", "realized", "mark", "status"
+            );
+            for p in &positions {
+                println!(
+                    "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10} {}",
+                    p.id,
+                    p.account.as_str(),
+                    p.symbol.as_str(),
+                    p.qty(),
+                    p.avg_px().round_dp(6),
+                    p.realized_pnl().round_dp(2),
+                    p.mark(),
+                    p.status().as_str(),
+                    p.opened_at()
+                );
+            }
+            eprintln!("{} position(s)", positions.len());
+        }
+        Command::Audit { db, cid } => {
+            let store = Store::connect(&db).await?;
+            let cid = ClientOrderId::try_new(cid)?;
+            let trail = store.audit_trail(&cid).await?;
+            if trail.is_empty() && store.order(&cid).await?.is_none() {
+                bail!("no order {cid} in {db}");
+            }
+            for c in trail {
+                println!("{}  {:<22} {:>16} -> {:<16} {}", c.ts, c.event.as_str(), c.from.as_str(), c.to.as_str(), c.reason.unwrap_or_default());
+            }
+        }
+        Command::Export { db, what, format } => {
+            let store = Store::connect(&db).await?;
+            let out = std::io::stdout().lock();
+            let n = match (what, format) {
+                (ExportWhat::Orders, ExportFormat::Csv) => store.export_orders_csv(&OrderFilter::default(), out).await?,
+                (ExportWhat::Orders, ExportFormat::Json) => store.export_orders_json(&OrderFilter::default(), out).await?,
+                (ExportWhat::Trades, ExportFormat::Csv) => store.export_trades_csv(None, out).await?,
+                (ExportWhat::Trades, ExportFormat::Json) => store.export_trades_json(None, out).await?,
+            };
+            std::io::stdout().flush()?;
+            eprintln!("exported {n} row(s)");
+        }
+        Command::Db { action: DbAction::Migrate { db } } => {
+            let store = Store::connect(&db).await?;
+            println!("{} database at {} is up to date", store.backend(), crate::store::redact_url(&db));
+        }
+    }
+    Ok(())
+}

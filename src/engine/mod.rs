@@ -1,0 +1,272 @@
+//! The engine core: one synchronous, deterministic loop that wires the OMS to a venue and a
+//! journal.
+//!
+//! Order of work for every input: the OMS changes its books, the journal commits, and only
+//! then does the venue see new orders. Requests arriving between two market events are
+//! batched into one commit ("group commit"), which keeps the commit-before-submit rule at a
+//! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
+
+pub mod journal;
+
+pub use journal::{Journal, NoJournal, StoreJournal};
+
+use crate::data::MarketEvent;
+use crate::model::{ClientOrderId, Modification, OrderRequest, StrategyId, Timestamp};
+use crate::oms::{Action, Oms, OmsError};
+use crate::store::StoreError;
+use crate::venue::{Venue, VenueEvent};
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Why the engine refused a request.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The OMS refused it (validation, unknown order, illegal transition…).
+    #[error(transparent)]
+    Oms(#[from] OmsError),
+    /// The journal could not commit: trading is halted, nothing uncommitted was sent.
+    #[error("store commit failed, trading halted: {0}")]
+    Store(#[from] StoreError),
+    /// Trading was halted earlier by a store failure.
+    #[error("trading is halted: {0}")]
+    Halted(String),
+}
+
+/// Counters for monitoring and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Orders handed to the venue.
+    pub submitted: u64,
+    /// Fills applied.
+    pub fills: u64,
+    /// Venue events the OMS refused (logged, counted, never applied).
+    pub refused_events: u64,
+    /// Journal commits.
+    pub commits: u64,
+}
+
+/// The engine. See the module docs.
+#[derive(Debug)]
+pub struct Engine<V: Venue, J: Journal> {
+    oms: Oms,
+    venue: V,
+    journal: J,
+    sequences: HashMap<StrategyId, u64>,
+    actions: Vec<Action>,
+    events: Vec<VenueEvent>,
+    now: Timestamp,
+    halted: Option<String>,
+    stats: EngineStats,
+}
+
+impl<V: Venue, J: Journal> Engine<V, J> {
+    /// Wires an OMS, a venue and a journal.
+    pub fn new(oms: Oms, venue: V, journal: J) -> Self {
+        Self {
+            oms,
+            venue,
+            journal,
+            sequences: HashMap::new(),
+            actions: Vec::new(),
+            events: Vec::new(),
+            now: Timestamp::default(),
+            halted: None,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// The books.
+    #[must_use]
+    pub fn oms(&self) -> &Oms {
+        &self.oms
+    }
+
+    /// Mutable books (deposits, restores) for set-up code.
+    pub fn oms_mut(&mut self) -> &mut Oms {
+        &mut self.oms
+    }
+
+    /// The venue.
+    #[must_use]
+    pub fn venue(&self) -> &V {
+        &self.venue
+    }
+
+    /// The journal.
+    #[must_use]
+    pub fn journal(&self) -> &J {
+        &self.journal
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    /// The engine's clock: the time of the last market event (or the set time).
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Sets the clock (live mode uses the wall clock; backtests follow market events).
+    pub fn set_now(&mut self, ts: Timestamp) {
+        self.now = ts;
+    }
+
+    /// Why trading is halted, if it is.
+    #[must_use]
+    pub fn halted(&self) -> Option<&str> {
+        self.halted.as_deref()
+    }
+
+    /// Sets a strategy's intent counter (restored from the store after a restart so that the
+    /// same intent re-derives the same client order id).
+    pub fn set_sequence(&mut self, strategy: &StrategyId, last_used: u64) {
+        self.sequences.insert(strategy.clone(), last_used);
+    }
+
+    /// Accepts an order request: derives its client order id from the strategy's next intent
+    /// number and creates it `pending`. It reaches the venue at the next [`Engine::flush`]
+    /// (called by every market event), after its row is committed.
+    ///
+    /// # Errors
+    /// [`EngineError::Halted`] after a store failure, or the OMS's refusal.
+    pub fn submit(&mut self, req: &OrderRequest) -> Result<ClientOrderId, EngineError> {
+        self.check_running()?;
+        let seq = self.sequences.entry(req.strategy_id.clone()).or_insert(0);
+        *seq += 1;
+        let cid = ClientOrderId::derive(&req.strategy_id, *seq);
+        let cid = self.oms.create(cid, req, self.now)?;
+        self.actions.push(Action::Submit(cid.clone()));
+        Ok(cid)
+    }
+
+    /// Asks to cancel an order (sent at the next flush).
+    ///
+    /// # Errors
+    /// [`EngineError::Halted`], or the OMS's refusal (unknown or terminal order).
+    pub fn cancel(&mut self, cid: &ClientOrderId, reason: &str) -> Result<(), EngineError> {
+        self.check_running()?;
+        Ok(self.oms.request_cancel(cid, reason, self.now, &mut self.actions)?)
+    }
+
+    /// Asks to modify an order (sent at the next flush).
+    ///
+    /// # Errors
+    /// [`EngineError::Halted`], or the OMS's refusal.
+    pub fn modify(&mut self, cid: &ClientOrderId, change: Modification) -> Result<(), EngineError> {
+        self.check_running()?;
+        Ok(self.oms.request_modify(cid, change, self.now, &mut self.actions)?)
+    }
+
+    /// Processes one price event: flushes queued requests, marks positions, lets the venue
+    /// match, applies what it reports, and flushes again.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a commit fails (trading halts).
+    pub fn on_market(&mut self, event: &MarketEvent) -> Result<(), EngineError> {
+        self.now = self.now.max(event.ts());
+        self.flush()?;
+        self.oms.mark(event.symbol(), event.mark_price(), event.ts());
+        let mut events = std::mem::take(&mut self.events);
+        self.venue.on_market(event, &mut events);
+        self.apply_events(&mut events);
+        self.events = events;
+        self.flush()
+    }
+
+    /// Applies events a live venue reported asynchronously.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when the following commit fails.
+    pub fn on_venue_events(&mut self, events: Vec<VenueEvent>) -> Result<(), EngineError> {
+        let mut events = events;
+        self.apply_events(&mut events);
+        self.flush()
+    }
+
+    /// Commits the journal, then sends queued requests to the venue, applying what it
+    /// answers, until nothing is left. Every order row is durable before the venue sees it.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a commit fails; trading halts and the queued requests
+    /// are dropped (their orders stay `pending` in the store, never sent).
+    pub fn flush(&mut self) -> Result<(), EngineError> {
+        let mut events = std::mem::take(&mut self.events);
+        loop {
+            self.commit()?;
+            if self.actions.is_empty() {
+                break;
+            }
+            let mut actions = std::mem::take(&mut self.actions);
+            for action in actions.drain(..) {
+                self.dispatch(&action, &mut events);
+            }
+            // Bracket releases and OCO cancels caused by these events queue new actions;
+            // they go out after the next commit.
+            self.apply_events(&mut events);
+            if self.actions.is_empty() {
+                self.actions = actions; // keep the allocation
+            }
+        }
+        self.events = events;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), EngineError> {
+        let batch = self.oms.take_journal();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.journal.commit(batch) {
+            tracing::error!(error = %e, "Engine store commit failed; halting trading");
+            self.halted = Some(e.to_string());
+            self.actions.clear();
+            return Err(EngineError::Store(e));
+        }
+        self.stats.commits += 1;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, action: &Action, events: &mut Vec<VenueEvent>) {
+        match action {
+            Action::Submit(cid) => {
+                if let Err(e) = self.oms.mark_submitted(cid, self.now) {
+                    tracing::warn!(cid = %cid, error = %e, "Engine skipped submission");
+                    return;
+                }
+                if let Some(order) = self.oms.order(cid) {
+                    self.venue.submit(order, self.now, events);
+                    self.stats.submitted += 1;
+                }
+            }
+            Action::Cancel { cid, .. } => self.venue.cancel(cid, self.now, events),
+            Action::Modify { cid, change } => self.venue.modify(cid, change, self.now, events),
+        }
+    }
+
+    fn apply_events(&mut self, events: &mut Vec<VenueEvent>) {
+        for ev in events.drain(..) {
+            let is_fill = matches!(ev, VenueEvent::Filled(_));
+            match self.oms.apply(ev, &mut self.actions) {
+                Ok(()) => self.stats.fills += u64::from(is_fill),
+                Err(e) => {
+                    self.stats.refused_events += 1;
+                    tracing::warn!(error = %e, "Engine refused a venue event");
+                }
+            }
+        }
+    }
+
+    fn check_running(&self) -> Result<(), EngineError> {
+        match &self.halted {
+            Some(why) => Err(EngineError::Halted(why.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

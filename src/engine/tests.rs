@@ -1,0 +1,172 @@
+//! Engine ordering guarantees, checked with a recording journal and a recording venue.
+
+use super::*;
+use crate::data::{Bar, MarketEvent};
+use crate::model::{
+    AccountId, BracketSpec, Currency, Instrument, Instruments, Order, OrderStatus, Side, Symbol,
+};
+use crate::oms::OmsConfig;
+use crate::store::WriteBatch;
+use crate::venue::sim::{SimConfig, SimVenue};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Shared log of what happened, in order.
+#[derive(Debug, Default)]
+struct Log {
+    /// Client order ids whose `pending` row has been committed.
+    committed_pending: Vec<ClientOrderId>,
+    /// Every committed batch.
+    batches: Vec<WriteBatch>,
+    /// Submissions the venue saw, with whether the pending row was committed first.
+    submissions: Vec<(ClientOrderId, bool)>,
+    /// Make the next commit fail.
+    fail_next: bool,
+}
+
+#[derive(Debug)]
+struct RecordingJournal(Rc<RefCell<Log>>);
+
+impl Journal for RecordingJournal {
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut log = self.0.borrow_mut();
+        if log.fail_next {
+            return Err(StoreError::Runtime("disk full (injected)".into()));
+        }
+        for (cid, o) in &batch.orders {
+            if o.history().is_empty() || o.history()[0].from == OrderStatus::Pending {
+                log.committed_pending.push(cid.clone());
+            }
+        }
+        log.batches.push(batch);
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct RecordingVenue {
+    inner: SimVenue,
+    log: Rc<RefCell<Log>>,
+}
+
+impl Venue for RecordingVenue {
+    fn submit(&mut self, order: &Order, ts: Timestamp, out: &mut Vec<VenueEvent>) {
+        let committed = self.log.borrow().committed_pending.contains(&order.cid);
+        self.log.borrow_mut().submissions.push((order.cid.clone(), committed));
+        self.inner.submit(order, ts, out);
+    }
+    fn cancel(&mut self, cid: &ClientOrderId, ts: Timestamp, out: &mut Vec<VenueEvent>) {
+        self.inner.cancel(cid, ts, out);
+    }
+    fn modify(&mut self, cid: &ClientOrderId, change: &Modification, ts: Timestamp, out: &mut Vec<VenueEvent>) {
+        self.inner.modify(cid, change, ts, out);
+    }
+    fn on_market(&mut self, event: &MarketEvent, out: &mut Vec<VenueEvent>) {
+        self.inner.on_market(event, out);
+    }
+}
+
+fn sym() -> Symbol {
+    Symbol::try_new("AAPL").unwrap()
+}
+fn acct() -> AccountId {
+    AccountId::try_new("main").unwrap()
+}
+fn usd() -> Currency {
+    Currency::try_new("USD").unwrap()
+}
+
+fn setup() -> (Engine<RecordingVenue, RecordingJournal>, Rc<RefCell<Log>>) {
+    let instruments: Instruments = [Instrument::us_stock("AAPL")].into_iter().collect();
+    let mut oms = Oms::new(instruments.clone(), OmsConfig::default());
+    oms.deposit(&acct(), &usd(), dec!(100000));
+    let log = Rc::new(RefCell::new(Log::default()));
+    let venue = RecordingVenue { inner: SimVenue::new(SimConfig::default(), instruments), log: log.clone() };
+    (Engine::new(oms, venue, RecordingJournal(log.clone())), log)
+}
+
+fn bar(n: i64, o: Decimal, h: Decimal, l: Decimal, c: Decimal) -> MarketEvent {
+    MarketEvent::Bar(sym(), Bar { ts: Timestamp::from_secs(1_700_000_000 + n * 60), open: o, high: h, low: l, close: c, volume: dec!(1000000) })
+}
+
+fn buy(qty: Decimal) -> OrderRequest {
+    OrderRequest::market(acct(), StrategyId::try_new("s").unwrap(), sym(), Side::Buy, qty)
+}
+
+#[test]
+fn every_order_row_is_committed_before_the_venue_sees_it() {
+    let (mut eng, log) = setup();
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    let mut req = buy(dec!(10));
+    req.bracket = Some(BracketSpec { stop_loss: Some(dec!(90)), take_profit: Some(dec!(120)) });
+    let entry = eng.submit(&req).unwrap();
+    for _ in 0..5 {
+        eng.submit(&buy(dec!(1))).unwrap();
+    }
+    assert!(log.borrow().submissions.is_empty(), "nothing is sent before a flush");
+    eng.on_market(&bar(1, dec!(100), dec!(102), dec!(99), dec!(101))).unwrap();
+    eng.on_market(&bar(2, dec!(101), dec!(103), dec!(100), dec!(102))).unwrap();
+    let log = log.borrow();
+    // Entry + 5 plain orders + the two bracket children released after the entry filled.
+    assert_eq!(log.submissions.len(), 8, "{:?}", log.submissions);
+    assert!(log.submissions.iter().all(|(_, committed)| *committed), "{:?}", log.submissions);
+    assert!(log.submissions.iter().any(|(c, _)| *c == entry.child("sl")));
+    assert_eq!(eng.stats().fills, 6);
+}
+
+#[test]
+fn a_fill_commits_with_its_position_and_cash() {
+    let (mut eng, log) = setup();
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    eng.submit(&buy(dec!(10))).unwrap();
+    eng.on_market(&bar(1, dec!(100.5), dec!(102), dec!(99), dec!(101))).unwrap();
+    let log = log.borrow();
+    let with_fill: Vec<&WriteBatch> = log.batches.iter().filter(|b| !b.fills.is_empty()).collect();
+    assert_eq!(with_fill.len(), 1);
+    let b = with_fill[0];
+    assert_eq!(b.fills[0].price, dec!(100.5), "market order fills at the next open");
+    assert_eq!(b.trades.len(), 1);
+    let p = b.positions.values().next().expect("position in the same batch");
+    assert_eq!((p.qty(), p.avg_px()), (dec!(10), dec!(100.5)));
+    assert_eq!(b.balances[&(acct(), usd())], dec!(98995)); // 100000 − 1005
+    assert_eq!(b.orders.values().next().unwrap().status(), OrderStatus::Filled);
+}
+
+#[test]
+fn a_failed_commit_halts_trading_and_sends_nothing() {
+    let (mut eng, log) = setup();
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    let cid = eng.submit(&buy(dec!(1))).unwrap();
+    log.borrow_mut().fail_next = true;
+    let err = eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap_err();
+    assert!(err.to_string().contains("disk full (injected)"), "{err}");
+    assert!(log.borrow().submissions.is_empty(), "the uncommitted order never reached the venue");
+    assert_eq!(eng.oms().order(&cid).unwrap().status(), OrderStatus::Pending);
+    assert!(matches!(eng.submit(&buy(dec!(1))), Err(EngineError::Halted(_))));
+    assert!(eng.halted().unwrap().contains("disk full"));
+}
+
+#[test]
+fn client_order_ids_are_rederived_after_a_restart() {
+    let (mut a, _) = setup();
+    let first = a.submit(&buy(dec!(1))).unwrap();
+    let second = a.submit(&buy(dec!(1))).unwrap();
+    let (mut b, _) = setup();
+    b.set_sequence(&StrategyId::try_new("s").unwrap(), 1);
+    assert_eq!(b.submit(&buy(dec!(1))).unwrap(), second);
+    assert_ne!(first, second);
+}
+
+#[test]
+fn a_refused_venue_event_is_counted_and_the_engine_keeps_running() {
+    let (mut eng, _) = setup();
+    let bogus = VenueEvent::Expired { cid: ClientOrderId::try_new("nope").unwrap(), ts: Timestamp(1) };
+    eng.on_venue_events(vec![bogus]).unwrap();
+    assert_eq!(eng.stats().refused_events, 1);
+    eng.submit(&buy(dec!(1))).unwrap();
+    eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    eng.on_market(&bar(2, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    assert_eq!(eng.stats().fills, 1);
+}
