@@ -169,8 +169,8 @@ impl SimVenue {
         Self { config, books, slots: HashMap::new(), next_order: 0, next_trade: 0, open: 0 }
     }
 
-    /// Accepts an order (venue id `SIM-<n>`) or rejects it (unknown or halted instrument,
-    /// duplicate working id, nothing to fill, missing price). With [`FillAt::Close`], zero
+    /// Accepts an order (venue id `SIM-<n>`) or rejects it (unknown or halted instrument, a
+    /// client order id this venue has seen before, nothing to fill, missing price). With [`FillAt::Close`], zero
     /// latency and a last price known, a market order fills at once at that price.
     pub fn submit(&mut self, order: &Order, ts: Timestamp, out: &mut Vec<VenueEvent>) {
         let reject = |reason: &str, out: &mut Vec<VenueEvent>| {
@@ -179,7 +179,7 @@ impl SimVenue {
         let Some(book_idx) = self.books.get_index_of(&order.symbol) else {
             return reject("unknown instrument", out);
         };
-        if matches!(self.slots.get(&order.cid), Some(Slot::Working(_))) {
+        if self.slots.contains_key(&order.cid) {
             return reject("duplicate client order id", out);
         }
         let Some((_, book)) = self.books.get_index_mut(book_idx) else {
@@ -219,10 +219,6 @@ impl SimVenue {
             last.budget = pass.budget;
         }
         if w.live {
-            // A dead entry under the same id (cancelled earlier, then resubmitted) is replaced.
-            if book.orders.shift_remove(&w.cid).is_some() {
-                book.dead = book.dead.saturating_sub(1);
-            }
             self.slots.insert(w.cid.clone(), Slot::Working(book_idx));
             book.orders.insert(w.cid.clone(), w);
             self.open += 1;
@@ -378,6 +374,10 @@ impl Pass<'_> {
         let tick = self.instrument.tick_size;
         let price =
             if hit.slips { fill_model::slip(hit.price, w.side, self.config.slippage_bps, tick) } else { hit.price };
+        if price <= Decimal::ZERO {
+            // Bad market data (a zero or negative print) never becomes a fill.
+            return;
+        }
         *self.next_trade += 1;
         let Ok(trade_id) = TradeId::try_new(format!("SIM-T{}", self.next_trade)) else { return };
         let fee = fees::fee(price, qty, hit.liquidity, self.config.maker_fee_bps, self.config.taker_fee_bps);

@@ -157,6 +157,36 @@ fn fill_at_close_fills_market_at_the_last_close_or_else_the_next_open() {
 }
 
 #[test]
+fn fill_at_close_takes_from_the_last_bars_volume_and_waits_out_latency() {
+    let config = SimConfig { fill_at: FillAt::Close, max_volume_share: Some(dec!(0.1)), ..SimConfig::default() };
+    let mut v = venue(config.clone());
+    run(&mut v, &bar(0, dec!(100), dec!(101), dec!(99), dec!(100.50), dec!(100)));
+    // Budget 10 of the last bar: 10 fill at its close 100.50, 5 rest for the next open 101.
+    let mut out = Vec::new();
+    v.submit(&market("m", Side::Buy, dec!(15)), at(1), &mut out);
+    assert_eq!(fills(&out), vec![fill("m", dec!(10), dec!(100.50), dec!(0), Liquidity::Taker)]);
+    let out = run(&mut v, &bar(60, dec!(101), dec!(102), dec!(100), dec!(101), dec!(100)));
+    assert_eq!(fills(&out), vec![fill("m", dec!(5), dec!(101), dec!(0), Liquidity::Taker)]);
+    // With latency the order cannot fill on submit: it fills at the first open after arrival.
+    let mut slow = venue(SimConfig { latency_nanos: 1, ..config });
+    run(&mut slow, &bar(0, dec!(100), dec!(101), dec!(99), dec!(100.50), dec!(100)));
+    let mut out = Vec::new();
+    slow.submit(&market("m", Side::Buy, dec!(1)), at(1), &mut out);
+    assert_eq!(fills(&out), vec![]);
+    let out = run(&mut slow, &bar(60, dec!(101), dec!(102), dec!(100), dec!(101), dec!(100)));
+    assert_eq!(fills(&out), vec![fill("m", dec!(1), dec!(101), dec!(0), Liquidity::Taker)]);
+}
+
+#[test]
+fn a_zero_price_print_never_becomes_a_fill() {
+    let mut v = venue(SimConfig::default());
+    submit_all(&mut v, &[market("m", Side::Sell, dec!(1))]);
+    let zero = MarketEvent::Trade(sym(), TradeTick { ts: at(60), price: dec!(0), size: dec!(10) });
+    assert_eq!(run(&mut v, &zero), vec![]);
+    assert_eq!(v.open_order_count(), 1);
+}
+
+#[test]
 fn limit_orders_fill_as_maker_when_resting_and_taker_when_marketable_on_arrival() {
     // maker 2 bps, taker 10 bps.
     let config = SimConfig { maker_fee_bps: dec!(2), taker_fee_bps: dec!(10), ..SimConfig::default() };
