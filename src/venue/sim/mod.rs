@@ -106,8 +106,13 @@ impl Default for SimConfig {
 /// Where a client order id stands at this venue (lookups only; never iterated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    /// Working, in the book at this index.
-    Working(usize),
+    /// Working: in the book at index `book`, with arrival sequence `seq` (books are sorted by it).
+    Working {
+        /// Index of the symbol's book.
+        book: usize,
+        /// Arrival sequence number.
+        seq: u64,
+    },
     /// Filled, cancelled or expired.
     Done,
 }
@@ -127,7 +132,8 @@ struct Last {
 #[derive(Debug)]
 struct Book {
     instrument: Instrument,
-    orders: IndexMap<ClientOrderId, Working>,
+    /// Sorted by arrival sequence (`Working::seq`), so an id's entry is found by binary search.
+    orders: Vec<Working>,
     /// Orders no longer live but still in `orders` (swept on the next event).
     dead: usize,
     last: Option<Last>,
@@ -164,7 +170,7 @@ impl SimVenue {
     pub fn new(config: SimConfig, instruments: Instruments) -> Self {
         let books = instruments
             .iter()
-            .map(|i| (i.symbol.clone(), Book { instrument: i.clone(), orders: IndexMap::new(), dead: 0, last: None }))
+            .map(|i| (i.symbol.clone(), Book { instrument: i.clone(), orders: Vec::new(), dead: 0, last: None }))
             .collect();
         Self { config, books, slots: HashMap::new(), next_order: 0, next_trade: 0, open: 0 }
     }
@@ -189,7 +195,8 @@ impl SimVenue {
             return reject("instrument is not tradable", out);
         }
         let expires_at = (order.tif == TimeInForce::Day).then(|| session_end(book.instrument.asset_class, ts));
-        let mut w = match Working::from_order(order, ts.plus_nanos(self.config.latency_nanos.max(0)), expires_at) {
+        let active_from = ts.plus_nanos(self.config.latency_nanos.max(0));
+        let mut w = match Working::from_order(order, self.next_order + 1, active_from, expires_at) {
             Ok(w) => w,
             Err(reason) => return reject(reason, out),
         };
@@ -219,8 +226,8 @@ impl SimVenue {
             last.budget = pass.budget;
         }
         if w.live {
-            self.slots.insert(w.cid.clone(), Slot::Working(book_idx));
-            book.orders.insert(w.cid.clone(), w);
+            self.slots.insert(w.cid.clone(), Slot::Working { book: book_idx, seq: w.seq });
+            book.orders.push(w);
             self.open += 1;
         } else {
             self.slots.insert(w.cid, Slot::Done);
@@ -265,12 +272,14 @@ impl SimVenue {
         };
         let slots = &mut self.slots;
         let mut finished = 0;
-        book.orders.retain(|cid, w| {
+        book.orders.retain_mut(|w| {
             if w.live {
                 pass.on_event(w, event);
                 if !w.live {
                     finished += 1;
-                    slots.insert(cid.clone(), Slot::Done);
+                    if let Some(slot) = slots.get_mut(&w.cid) {
+                        *slot = Slot::Done;
+                    }
                 }
             }
             w.live
@@ -292,13 +301,14 @@ impl SimVenue {
     }
 
     fn working_mut(&mut self, cid: &ClientOrderId) -> Result<(&mut Working, &Instrument), &'static str> {
-        let idx = match self.slots.get(cid) {
+        let (idx, seq) = match self.slots.get(cid) {
             None => return Err("unknown order"),
             Some(Slot::Done) => return Err("order is not working"),
-            Some(Slot::Working(idx)) => *idx,
+            Some(Slot::Working { book, seq }) => (*book, *seq),
         };
         let (_, book) = self.books.get_index_mut(idx).ok_or("unknown order")?;
-        match book.orders.get_mut(cid) {
+        let pos = book.orders.binary_search_by_key(&seq, |w| w.seq).map_err(|_| "order is not working")?;
+        match book.orders.get_mut(pos) {
             Some(w) if w.live => Ok((w, &book.instrument)),
             _ => Err("order is not working"),
         }
@@ -306,12 +316,13 @@ impl SimVenue {
 
     /// Marks a no-longer-live order done; compacts its book once dead entries dominate.
     fn retire(&mut self, cid: &ClientOrderId) {
-        if let Some(Slot::Working(idx)) = self.slots.insert(cid.clone(), Slot::Done) {
+        let Some(slot) = self.slots.get_mut(cid) else { return };
+        if let Slot::Working { book: idx, .. } = std::mem::replace(slot, Slot::Done) {
             self.open = self.open.saturating_sub(1);
             if let Some((_, book)) = self.books.get_index_mut(idx) {
                 book.dead += 1;
                 if book.dead > 64 && book.dead * 2 > book.orders.len() {
-                    book.orders.retain(|_, w| w.live);
+                    book.orders.retain(|w| w.live);
                     book.dead = 0;
                 }
             }

@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 pub(crate) struct Working {
     /// Our id.
     pub cid: ClientOrderId,
+    /// Arrival sequence at the venue (the `n` of `SIM-<n>`); books are sorted by it.
+    pub seq: u64,
     /// Buy or sell.
     pub side: Side,
     /// Time in force.
@@ -38,6 +40,7 @@ impl Working {
     /// A static reason when the order has nothing left to fill or lacks a price its type needs.
     pub(crate) fn from_order(
         order: &Order,
+        seq: u64,
         active_from: Timestamp,
         expires_at: Option<Timestamp>,
     ) -> Result<Self, &'static str> {
@@ -47,6 +50,7 @@ impl Working {
         let rule = initial_rule(order)?;
         Ok(Self {
             cid: order.cid.clone(),
+            seq,
             side: order.side,
             tif: order.tif,
             qty: order.qty(),
@@ -161,6 +165,7 @@ mod tests {
     fn working(rule: Rule, side: Side, filled: Decimal) -> Working {
         Working {
             cid: ClientOrderId::try_new("c1").unwrap(),
+            seq: 1,
             side,
             tif: TimeInForce::Gtc,
             qty: dec!(10),
