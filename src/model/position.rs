@@ -162,6 +162,7 @@ pub struct Applied {
 impl Position {
     /// Opens a position from a first fill.
     #[must_use]
+    #[allow(clippy::too_many_arguments, reason = "one constructor taking every fact of an opening fill")]
     pub fn open(
         id: PositionId,
         account: AccountId,

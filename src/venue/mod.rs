@@ -118,3 +118,18 @@ impl VenueEvent {
         }
     }
 }
+
+impl Venue for sim::SimVenue {
+    fn submit(&mut self, order: &Order, ts: Timestamp, out: &mut Vec<VenueEvent>) {
+        sim::SimVenue::submit(self, order, ts, out);
+    }
+    fn cancel(&mut self, cid: &ClientOrderId, ts: Timestamp, out: &mut Vec<VenueEvent>) {
+        sim::SimVenue::cancel(self, cid, ts, out);
+    }
+    fn modify(&mut self, cid: &ClientOrderId, change: &Modification, ts: Timestamp, out: &mut Vec<VenueEvent>) {
+        sim::SimVenue::modify(self, cid, change, ts, out);
+    }
+    fn on_market(&mut self, event: &MarketEvent, out: &mut Vec<VenueEvent>) {
+        sim::SimVenue::on_market(self, event, out);
+    }
+}
