@@ -1,6 +1,7 @@
 //! One unit of durable change: everything the OMS changed since the last commit.
 
-use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Trade};
+use super::error::StoreError;
+use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
@@ -48,5 +49,37 @@ impl WriteBatch {
     /// Moves everything out, leaving the batch empty for reuse.
     pub fn take(&mut self) -> Self {
         std::mem::take(self)
+    }
+
+    /// The latest time any row in the batch carries (the time its balances are stamped with).
+    #[must_use]
+    pub fn latest_ts(&self) -> Option<Timestamp> {
+        let orders = self.orders.values().map(Order::ts_last);
+        let events = self.order_events.iter().map(|(_, c)| c.ts);
+        let fills = self.fills.iter().map(|f| f.ts);
+        let trades = self.trades.iter().map(|t| t.ts);
+        let positions = self.positions.values().map(Position::ts_last);
+        orders.chain(events).chain(fills).chain(trades).chain(positions).max()
+    }
+
+    /// A fill's place (0-based) in its order's trade list, which is the order reads return
+    /// fills in.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidBatch`] when the batch does not carry the fill's order, or the
+    /// order does not list the fill: a fill always changes its order, so both commit together.
+    pub fn fill_seq(&self, fill: &Fill) -> Result<usize, StoreError> {
+        let order = self.orders.get(&fill.cid).ok_or_else(|| {
+            StoreError::InvalidBatch(format!(
+                "fill {} is for order {}, which is not in the batch (a fill commits with its order)",
+                fill.trade_id, fill.cid
+            ))
+        })?;
+        order.trade_ids().iter().position(|t| *t == fill.trade_id).ok_or_else(|| {
+            StoreError::InvalidBatch(format!(
+                "fill {} is not among the trades of order {} in the batch",
+                fill.trade_id, fill.cid
+            ))
+        })
     }
 }
