@@ -76,10 +76,11 @@ CREATE TABLE fills (
     PRIMARY KEY (cid, trade_id)
 );
 
--- Fills as the books see them: linked to a position, with realised P&L.
+-- Fills as the books see them: linked to a position, with realised P&L. `seq` as in fills.
 CREATE TABLE trades (
     cid                TEXT COLLATE "C" NOT NULL REFERENCES orders (cid),
     trade_id           TEXT COLLATE "C" NOT NULL,
+    seq                BIGINT  NOT NULL,
     strategy_id        TEXT    NOT NULL,
     account            TEXT COLLATE "C" NOT NULL,
     symbol             TEXT    NOT NULL,

@@ -75,10 +75,11 @@ CREATE TABLE fills (
     PRIMARY KEY (cid, trade_id)
 ) STRICT;
 
--- Fills as the books see them: linked to a position, with realised P&L.
+-- Fills as the books see them: linked to a position, with realised P&L. `seq` as in fills.
 CREATE TABLE trades (
     cid                TEXT    NOT NULL REFERENCES orders (cid),
     trade_id           TEXT    NOT NULL,
+    seq                INTEGER NOT NULL,
     strategy_id        TEXT    NOT NULL,
     account            TEXT    NOT NULL,
     symbol             TEXT    NOT NULL,

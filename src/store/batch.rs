@@ -1,7 +1,7 @@
 //! One unit of durable change: everything the OMS changed since the last commit.
 
 use super::error::StoreError;
-use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade};
+use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
@@ -62,24 +62,20 @@ impl WriteBatch {
         orders.chain(events).chain(fills).chain(trades).chain(positions).max()
     }
 
-    /// A fill's place (0-based) in its order's trade list, which is the order reads return
-    /// fills in.
+    /// The place (0-based) of an execution in its order's trade list: the order reads return
+    /// an order's fills and trades in.
     ///
     /// # Errors
-    /// [`StoreError::InvalidBatch`] when the batch does not carry the fill's order, or the
-    /// order does not list the fill: a fill always changes its order, so both commit together.
-    pub fn fill_seq(&self, fill: &Fill) -> Result<usize, StoreError> {
-        let order = self.orders.get(&fill.cid).ok_or_else(|| {
+    /// [`StoreError::InvalidBatch`] when the batch does not carry the order, or the order does
+    /// not list the execution: a fill always changes its order, so both commit together.
+    pub fn fill_seq(&self, cid: &ClientOrderId, trade_id: &TradeId) -> Result<usize, StoreError> {
+        let order = self.orders.get(cid).ok_or_else(|| {
             StoreError::InvalidBatch(format!(
-                "fill {} is for order {}, which is not in the batch (a fill commits with its order)",
-                fill.trade_id, fill.cid
+                "fill {trade_id} is for order {cid}, which is not in the batch (a fill commits with its order)"
             ))
         })?;
-        order.trade_ids().iter().position(|t| *t == fill.trade_id).ok_or_else(|| {
-            StoreError::InvalidBatch(format!(
-                "fill {} is not among the trades of order {} in the batch",
-                fill.trade_id, fill.cid
-            ))
+        order.trade_ids().iter().position(|t| t == trade_id).ok_or_else(|| {
+            StoreError::InvalidBatch(format!("fill {trade_id} is not among the trades of order {cid} in the batch"))
         })
     }
 }

@@ -81,11 +81,12 @@ pub(crate) const FILLS: Table<11> = Table {
 };
 
 /// The `trades` table.
-pub(crate) const TRADES: Table<14> = Table {
+pub(crate) const TRADES: Table<15> = Table {
     name: "trades",
     cols: [
         "cid",
         "trade_id",
+        "seq",
         "strategy_id",
         "account",
         "symbol",
@@ -158,6 +159,11 @@ fn position_id(id: PositionId) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::InvalidBatch(format!("position id {id} does not fit a signed 64-bit column")))
 }
 
+fn seq_val(trade_id: &TradeId, seq: usize) -> Result<Val<'static>, StoreError> {
+    let seq = i64::try_from(seq).map_err(|_| StoreError::InvalidBatch(format!("fill {trade_id}: seq overflow")))?;
+    Ok(Val::Int(Some(seq)))
+}
+
 /// The `orders` row of an order.
 ///
 /// # Errors
@@ -217,11 +223,10 @@ pub(crate) fn event_values<'a>(cid: &'a ClientOrderId, c: &'a StatusChange) -> [
 
 /// The `fills` row of a fill that is the `seq`-th (0-based) of its order.
 pub(crate) fn fill_values(f: &Fill, seq: usize) -> Result<[Val<'_>; 11], StoreError> {
-    let seq = i64::try_from(seq).map_err(|_| StoreError::InvalidBatch(format!("fill {}: seq overflow", f.trade_id)))?;
     Ok([
         text(f.cid.as_str()),
         text(f.trade_id.as_str()),
-        Val::Int(Some(seq)),
+        seq_val(&f.trade_id, seq)?,
         text(f.symbol.as_str()),
         text(f.side.as_str()),
         dec(f.qty),
@@ -233,14 +238,15 @@ pub(crate) fn fill_values(f: &Fill, seq: usize) -> Result<[Val<'_>; 11], StoreEr
     ])
 }
 
-/// The `trades` row of a trade.
+/// The `trades` row of a trade that is the `seq`-th (0-based) execution of its order.
 ///
 /// # Errors
 /// [`StoreError::InvalidBatch`] for a position id above `i64::MAX`.
-pub(crate) fn trade_values(t: &Trade) -> Result<[Val<'_>; 14], StoreError> {
+pub(crate) fn trade_values(t: &Trade, seq: usize) -> Result<[Val<'_>; 15], StoreError> {
     Ok([
         text(t.cid.as_str()),
         text(t.trade_id.as_str()),
+        seq_val(&t.trade_id, seq)?,
         text(t.strategy_id.as_str()),
         text(t.account.as_str()),
         text(t.symbol.as_str()),
@@ -505,6 +511,8 @@ impl FillRow {
 pub(crate) struct TradeRow {
     cid: String,
     trade_id: String,
+    #[allow(dead_code, reason = "selected with every column; the order comes from ORDER BY")]
+    seq: i64,
     strategy_id: String,
     account: String,
     symbol: String,

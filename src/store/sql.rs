@@ -162,7 +162,7 @@ struct BatchRows<'a> {
     balances: Vec<[Val<'a>; 4]>,
     events: Vec<[Val<'a>; 7]>,
     fills: Vec<[Val<'a>; 11]>,
-    trades: Vec<[Val<'a>; 14]>,
+    trades: Vec<[Val<'a>; 15]>,
 }
 
 impl<'a> BatchRows<'a> {
@@ -173,8 +173,8 @@ impl<'a> BatchRows<'a> {
             positions: b.positions.values().map(rows::position_values).collect::<Result<_, _>>()?,
             balances: b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, balance_ts)).collect(),
             events: b.order_events.iter().map(|(cid, c)| rows::event_values(cid, c)).collect(),
-            fills: b.fills.iter().map(|f| rows::fill_values(f, b.fill_seq(f)?)).collect::<Result<_, _>>()?,
-            trades: b.trades.iter().map(rows::trade_values).collect::<Result<_, _>>()?,
+            fills: b.fills.iter().map(|f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?)).collect::<Result<_, _>>()?,
+            trades: b.trades.iter().map(|t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?)).collect::<Result<_, _>>()?,
         })
     }
 }
@@ -192,7 +192,7 @@ pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> R
     write_rows::<DB, 4>(&mut tx, &BALANCES, rows.balances).await?;
     write_rows::<DB, 7>(&mut tx, &ORDER_EVENTS, rows.events).await?;
     write_rows::<DB, 11>(&mut tx, &FILLS, rows.fills).await?;
-    write_rows::<DB, 14>(&mut tx, &TRADES, rows.trades).await?;
+    write_rows::<DB, 15>(&mut tx, &TRADES, rows.trades).await?;
     tx.commit().await.map_err(tx_error(DB::BACKEND, "commit"))
 }
 
@@ -413,9 +413,9 @@ pub(crate) async fn trades<DB: Dialect>(
         qb.push(" AND symbol = ");
         bind(&mut qb, Val::Text(Some(Cow::Borrowed(s.as_str()))));
     }
-    qb.push(" ORDER BY ts DESC, cid DESC, trade_id DESC LIMIT ");
+    qb.push(" ORDER BY ts DESC, cid DESC, seq DESC LIMIT ");
     bind(&mut qb, Val::Int(Some(limit.map_or(i64::MAX, i64::from))));
-    qb.push(") AS t ORDER BY ts, cid, trade_id");
+    qb.push(") AS t ORDER BY ts, cid, seq");
     let mut tx = begin_read(pool).await?;
     let rows: Vec<TradeRow> = fetch(&mut *tx, "trades", &mut qb).await?;
     end_read(tx).await?;
