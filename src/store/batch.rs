@@ -1,7 +1,9 @@
 //! One unit of durable change: everything the OMS changed since the last commit.
 
 use super::error::StoreError;
-use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId};
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId,
+};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 

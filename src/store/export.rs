@@ -140,8 +140,11 @@ fn write_csv<T, const N: usize>(
 }
 
 fn write_json<T: Serialize>(what: &'static str, items: &[T], out: impl Write) -> Result<usize, StoreError> {
-    serde_json::to_writer_pretty(out, items)
-        .map_err(|e| StoreError::Export { what, format: "json", reason: e.to_string() })?;
+    serde_json::to_writer_pretty(out, items).map_err(|e| StoreError::Export {
+        what,
+        format: "json",
+        reason: e.to_string(),
+    })?;
     Ok(items.len())
 }
 

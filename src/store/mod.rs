@@ -25,7 +25,10 @@ pub use batch::WriteBatch;
 pub use error::{redact_url, StoreError};
 pub use sqlite::SqliteSync;
 
-use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, OrderStatus, Position, StatusChange, StrategyId, Symbol, Timestamp, Trade};
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Order, OrderStatus, Position, StatusChange, StrategyId, Symbol,
+    Timestamp, Trade,
+};
 use rust_decimal::Decimal;
 use sql::{PositionSet, Select};
 use sqlx::{PgPool, SqlitePool};

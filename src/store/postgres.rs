@@ -3,21 +3,25 @@
 use super::error::{redact_url, StoreError};
 use super::sql::{dialect_io, Dialect};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool, Postgres};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
 /// Connects to the server and runs the migrations.
 pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
     let redacted = redact_url(url);
-    let options =
-        PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl { url: redacted.clone(), reason: e.to_string() })?;
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .map_err(|source| StoreError::Connect { backend: "postgres", url: redacted, source })?;
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::BadUrl { url: redacted.clone(), reason: e.to_string() })?;
+    // One direct connection first: an unreachable server fails at once instead of after the
+    // pool's acquire timeout.
+    let probe = options.connect().await.map_err(|source| StoreError::Connect {
+        backend: "postgres",
+        url: redacted.clone(),
+        source,
+    })?;
+    probe.close().await.map_err(|source| StoreError::Connect { backend: "postgres", url: redacted, source })?;
+    let pool =
+        PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect_lazy_with(options);
     sqlx::migrate!("migrations/postgres")
         .run(&pool)
         .await

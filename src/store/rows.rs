@@ -8,8 +8,8 @@ use super::error::StoreError;
 use super::sql::Val;
 use crate::model::{
     AccountId, BracketRole, ClientOrderId, Currency, Fill, IdError, Liquidity, LlmMeta, Order, OrderEventKind,
-    OrderStatus, OrderType, Position, PositionId, PositionStatus, Side, StatusChange, StrategyId, Symbol,
-    TimeInForce, Timestamp, Trade, TradeId, TradeKind, TrailingOffset, VenueOrderId,
+    OrderStatus, OrderType, Position, PositionId, PositionStatus, Side, StatusChange, StrategyId, Symbol, TimeInForce,
+    Timestamp, Trade, TradeId, TradeKind, TrailingOffset, VenueOrderId,
 };
 use rust_decimal::Decimal;
 use std::borrow::Cow;
@@ -131,8 +131,12 @@ pub(crate) const POSITIONS: Table<17> = Table {
 };
 
 /// The `balances` table.
-pub(crate) const BALANCES: Table<4> =
-    Table { name: "balances", cols: ["account", "currency", "cash", "ts_last"], key: &["account", "currency"], upsert: true };
+pub(crate) const BALANCES: Table<4> = Table {
+    name: "balances",
+    cols: ["account", "currency", "cash", "ts_last"],
+    key: &["account", "currency"],
+    upsert: true,
+};
 
 fn dec(d: Decimal) -> Val<'static> {
     Val::Text(Some(Cow::Owned(d.to_string())))
@@ -289,7 +293,12 @@ pub(crate) fn position_values(p: &Position) -> Result<[Val<'_>; 17], StoreError>
 }
 
 /// The `balances` row of one cash balance.
-pub(crate) fn balance_values<'a>(account: &'a AccountId, currency: &'a Currency, cash: Decimal, at: Timestamp) -> [Val<'a>; 4] {
+pub(crate) fn balance_values<'a>(
+    account: &'a AccountId,
+    currency: &'a Currency,
+    cash: Decimal,
+    at: Timestamp,
+) -> [Val<'a>; 4] {
     [text(account.as_str()), text(currency.as_str()), dec(cash), ts(at)]
 }
 
@@ -318,7 +327,12 @@ impl Cols<'_> {
         v.map(|v| self.dec(column, v)).transpose()
     }
 
-    fn id<T>(&self, column: &'static str, v: &str, f: impl FnOnce(String) -> Result<T, IdError>) -> Result<T, StoreError> {
+    fn id<T>(
+        &self,
+        column: &'static str,
+        v: &str,
+        f: impl FnOnce(String) -> Result<T, IdError>,
+    ) -> Result<T, StoreError> {
         f(v.to_owned()).map_err(|e| self.bad(column, v, e.to_string()))
     }
 
@@ -381,9 +395,10 @@ impl OrderRow {
         let c = Cols { table: ORDERS.name, key: &self.cid };
         let llm = match (self.llm_provider, self.llm_model, self.llm_reasoning, self.llm_confidence) {
             (None, None, None, None) => None,
-            (Some(p), Some(m), Some(r), Some(conf)) => {
-                Some(LlmMeta::try_new(p, m, r, conf).map_err(|e| c.bad("llm_confidence", conf.to_string(), e.to_string()))?)
-            }
+            (Some(p), Some(m), Some(r), Some(conf)) => Some(
+                LlmMeta::try_new(p, m, r, conf)
+                    .map_err(|e| c.bad("llm_confidence", conf.to_string(), e.to_string()))?,
+            ),
             _ => return Err(c.bad("llm_provider", "", "LLM columns must be all set or all empty")),
         };
         let trailing = match (self.trailing_kind.as_deref(), self.trailing_value.as_deref()) {

@@ -11,11 +11,11 @@ use super::rows::{
     POSITIONS, TRADES,
 };
 use super::{OrderFilter, Snapshot, WriteBatch};
-use crate::model::{
-    AccountId, ClientOrderId, Currency, Fill, Order, OrderStatus, Position, PositionStatus, StatusChange, Symbol, Timestamp,
-    Trade,
-};
 use crate::model::status::ALL_STATUSES;
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Order, OrderStatus, Position, PositionStatus, StatusChange, Symbol,
+    Timestamp, Trade,
+};
 use rust_decimal::Decimal;
 use sqlx::postgres::PgRow;
 use sqlx::query_builder::Separated;
@@ -173,8 +173,16 @@ impl<'a> BatchRows<'a> {
             positions: b.positions.values().map(rows::position_values).collect::<Result<_, _>>()?,
             balances: b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, balance_ts)).collect(),
             events: b.order_events.iter().map(|(cid, c)| rows::event_values(cid, c)).collect(),
-            fills: b.fills.iter().map(|f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?)).collect::<Result<_, _>>()?,
-            trades: b.trades.iter().map(|t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?)).collect::<Result<_, _>>()?,
+            fills: b
+                .fills
+                .iter()
+                .map(|f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?))
+                .collect::<Result<_, _>>()?,
+            trades: b
+                .trades
+                .iter()
+                .map(|t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -283,8 +291,11 @@ fn push_order_selection<'a, DB: Dialect>(qb: &mut QueryBuilder<'a, DB>, sel: Sel
 
 /// `SELECT <cols> FROM <table> WHERE cid IN (SELECT cid FROM orders <selection>) ORDER BY cid, seq`.
 fn children_of<'a, DB: Dialect, const N: usize>(table: &Table<N>, sel: Select<'a>) -> QueryBuilder<'a, DB> {
-    let mut qb =
-        QueryBuilder::new(format!("SELECT {} FROM {} WHERE cid IN (SELECT cid FROM orders", table.select_list(), table.name));
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {} FROM {} WHERE cid IN (SELECT cid FROM orders",
+        table.select_list(),
+        table.name
+    ));
     push_order_selection(&mut qb, sel);
     qb.push(") ORDER BY cid, seq");
     qb
@@ -338,9 +349,13 @@ pub(crate) fn open_statuses() -> Vec<OrderStatus> {
 }
 
 /// The audit trail of one order, oldest first.
-pub(crate) async fn audit_trail<DB: Dialect>(pool: &Pool<DB>, cid: &ClientOrderId) -> Result<Vec<StatusChange>, StoreError> {
+pub(crate) async fn audit_trail<DB: Dialect>(
+    pool: &Pool<DB>,
+    cid: &ClientOrderId,
+) -> Result<Vec<StatusChange>, StoreError> {
     let mut tx = begin_read(pool).await?;
-    let rows: Vec<EventRow> = fetch(&mut *tx, "order_events", &mut children_of::<DB, _>(&ORDER_EVENTS, Select::One(cid))).await?;
+    let rows: Vec<EventRow> =
+        fetch(&mut *tx, "order_events", &mut children_of::<DB, _>(&ORDER_EVENTS, Select::One(cid))).await?;
     end_read(tx).await?;
     rows.into_iter().map(EventRow::into_change).collect()
 }
@@ -387,8 +402,11 @@ pub(crate) async fn positions<DB: Dialect>(pool: &Pool<DB>, set: PositionSet) ->
     Ok(out)
 }
 
-async fn balances_in<DB: Dialect>(conn: &mut DB::Connection) -> Result<Vec<(AccountId, Currency, Decimal)>, StoreError> {
-    let mut qb = QueryBuilder::<DB>::new(format!("SELECT {} FROM balances ORDER BY account, currency", BALANCES.select_list()));
+async fn balances_in<DB: Dialect>(
+    conn: &mut DB::Connection,
+) -> Result<Vec<(AccountId, Currency, Decimal)>, StoreError> {
+    let mut qb =
+        QueryBuilder::<DB>::new(format!("SELECT {} FROM balances ORDER BY account, currency", BALANCES.select_list()));
     let rows: Vec<BalanceRow> = fetch(conn, "balances", &mut qb).await?;
     rows.into_iter().map(BalanceRow::into_balance).collect()
 }

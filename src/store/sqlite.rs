@@ -82,7 +82,10 @@ pub(crate) fn split_sync_param(url: &str) -> Result<(String, Option<SqliteSync>)
 pub(crate) async fn connect(url: &str, sync: SqliteSync) -> Result<SqlitePool, StoreError> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     if path.is_empty() || path.starts_with('?') {
-        return Err(StoreError::BadUrl { url: url.to_owned(), reason: "no database file path after 'sqlite://'".into() });
+        return Err(StoreError::BadUrl {
+            url: url.to_owned(),
+            reason: "no database file path after 'sqlite://'".into(),
+        });
     }
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::BadUrl { url: url.to_owned(), reason: e.to_string() })?
@@ -127,6 +130,9 @@ mod tests {
         let (url, sync) = split_sync_param("sqlite://a.db").unwrap();
         assert_eq!((url.as_str(), sync), ("sqlite://a.db", None));
         let err = split_sync_param("sqlite://a.db?synchronous=fast").unwrap_err().to_string();
-        assert_eq!(err, "bad database URL 'sqlite://a.db?synchronous=fast': synchronous=fast is not one of full, normal, off");
+        assert_eq!(
+            err,
+            "bad database URL 'sqlite://a.db?synchronous=fast': synchronous=fast is not one of full, normal, off"
+        );
     }
 }

@@ -99,7 +99,10 @@ async fn writing_an_order_twice_keeps_one_row_with_the_latest_values() {
         store.apply(&WriteBatch::default()).await.unwrap();
         let all = store.orders(&OrderFilter::default()).await.unwrap();
         assert_eq!(all, vec![order.clone()]);
-        assert_eq!((all[0].status(), all[0].qty(), all[0].limit_price()), (OrderStatus::Submitted, dec!(7), Some(dec!(101))));
+        assert_eq!(
+            (all[0].status(), all[0].qty(), all[0].limit_price()),
+            (OrderStatus::Submitted, dec!(7), Some(dec!(101)))
+        );
         assert_eq!(all[0].ts_last(), at(2));
     })
     .await;
@@ -151,10 +154,19 @@ async fn every_order_filter_dimension_selects_exactly_its_orders() {
             pick(&|o| matches!(o.status(), OrderStatus::Pending | OrderStatus::Cancelled))
         );
         assert_eq!(get(OrderFilter { status: Some(vec![]), ..Default::default() }).await, Vec::<String>::new());
-        assert_eq!(get(OrderFilter { symbol: Some(sym("MSFT")), ..Default::default() }).await, pick(&|o| o.symbol == sym("MSFT")));
-        assert_eq!(get(OrderFilter { strategy_id: Some(sid("s2")), ..Default::default() }).await, ["f-b", "f-d", "f-f"]);
+        assert_eq!(
+            get(OrderFilter { symbol: Some(sym("MSFT")), ..Default::default() }).await,
+            pick(&|o| o.symbol == sym("MSFT"))
+        );
+        assert_eq!(
+            get(OrderFilter { strategy_id: Some(sid("s2")), ..Default::default() }).await,
+            ["f-b", "f-d", "f-f"]
+        );
         // from inclusive, to exclusive.
-        assert_eq!(get(OrderFilter { from: Some(at(10)), to: Some(at(40)), ..Default::default() }).await, ["f-b", "f-c", "f-d"]);
+        assert_eq!(
+            get(OrderFilter { from: Some(at(10)), to: Some(at(40)), ..Default::default() }).await,
+            ["f-b", "f-c", "f-d"]
+        );
         assert_eq!(get(OrderFilter { limit: Some(2), ..Default::default() }).await, ["f-a", "f-b"]);
         assert_eq!(get(OrderFilter { limit: Some(2), offset: Some(3), ..Default::default() }).await, ["f-d", "f-e"]);
         assert_eq!(get(OrderFilter { offset: Some(4), ..Default::default() }).await, ["f-e", "f-f"]);
@@ -167,9 +179,13 @@ async fn every_order_filter_dimension_selects_exactly_its_orders() {
         };
         assert_eq!(get(combined).await, ["f-a"]);
         // Filtered reads still carry each order's full history.
-        let filled = store.orders(&OrderFilter { status: Some(vec![OrderStatus::Filled]), ..Default::default() }).await.unwrap();
+        let filled =
+            store.orders(&OrderFilter { status: Some(vec![OrderStatus::Filled]), ..Default::default() }).await.unwrap();
         assert_eq!(filled, all.iter().filter(|o| o.status() == OrderStatus::Filled).cloned().collect::<Vec<_>>());
-        assert_eq!(store.open_orders().await.unwrap(), all.iter().filter(|o| !o.status().is_terminal()).cloned().collect::<Vec<_>>());
+        assert_eq!(
+            store.open_orders().await.unwrap(),
+            all.iter().filter(|o| !o.status().is_terminal()).cloned().collect::<Vec<_>>()
+        );
     })
     .await;
 }
@@ -188,10 +204,16 @@ async fn audit_trail_lists_changes_in_order_across_batches() {
         store.apply(&b2).await.unwrap();
         let trail = store.audit_trail(&order.cid).await.unwrap();
         assert_eq!(trail, order.history());
-        let summary: Vec<(u32, &str, &str)> = trail.iter().map(|c: &StatusChange| (c.seq, c.from.as_str(), c.to.as_str())).collect();
+        let summary: Vec<(u32, &str, &str)> =
+            trail.iter().map(|c: &StatusChange| (c.seq, c.from.as_str(), c.to.as_str())).collect();
         assert_eq!(
             summary,
-            [(0, "pending", "submitted"), (1, "submitted", "open"), (2, "open", "cancelling"), (3, "cancelling", "cancelled")]
+            [
+                (0, "pending", "submitted"),
+                (1, "submitted", "open"),
+                (2, "open", "cancelling"),
+                (3, "cancelling", "cancelled")
+            ]
         );
         assert_eq!(trail[2].reason.as_deref(), Some("kill_switch"));
         assert_eq!(store.audit_trail(&cid("unknown")).await.unwrap(), vec![]);
@@ -317,7 +339,11 @@ async fn many_orders_span_several_statements_and_read_back() {
         }
         let secs = writing.as_secs_f64();
         let total = (batches * per_batch) as usize;
-        eprintln!("{}: {total} orders (4 audit rows, 1 fill, 1 trade, position, balance each) in {secs:.2}s = {:.0} orders/s", store.backend(), total as f64 / secs);
+        eprintln!(
+            "{}: {total} orders (4 audit rows, 1 fill, 1 trade, position, balance each) in {secs:.2}s = {:.0} orders/s",
+            store.backend(),
+            total as f64 / secs
+        );
         let orders = store.orders(&OrderFilter::default()).await.unwrap();
         assert_eq!(orders.len(), total);
         assert_eq!(orders[1234].cid.as_str(), "bulk-01234");
@@ -416,7 +442,10 @@ async fn bad_urls_give_errors_that_say_what_is_wrong() {
     let missing = dir.path().join("no/such/dir/x.db");
     let err = Store::connect(&format!("sqlite://{}", missing.display())).await.unwrap_err();
     assert!(matches!(err, StoreError::Connect { backend: "sqlite", .. }), "{err}");
-    assert!(err.to_string().starts_with(&format!("cannot connect to sqlite database 'sqlite://{}'", missing.display())), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!("cannot connect to sqlite database 'sqlite://{}'", missing.display())),
+        "{err}"
+    );
     // Port 1 on loopback refuses at once; the password must not reach the message.
     let err = Store::connect("postgres://lt:hunter2@127.0.0.1:1/lt").await.unwrap_err();
     assert!(matches!(err, StoreError::Connect { backend: "postgres", .. }), "{err}");
@@ -427,7 +456,10 @@ async fn bad_urls_give_errors_that_say_what_is_wrong() {
 
 #[test]
 fn test_database_urls_keep_authority_and_parameters() {
-    assert_eq!(with_database("postgres://postgres@127.0.0.1:55432/postgres", "lt_1"), "postgres://postgres@127.0.0.1:55432/lt_1");
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:55432/postgres", "lt_1"),
+        "postgres://postgres@127.0.0.1:55432/lt_1"
+    );
     assert_eq!(with_database("postgres://u:p@h/admin?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
     assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
 }

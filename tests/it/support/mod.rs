@@ -31,7 +31,9 @@ pub fn pg_admin_url() -> Option<String> {
     match std::env::var(PG_URL_VAR) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
-            panic!("Postgres tests must run in CI, but {PG_URL_VAR} is not set (bash .ci/run starts a server and sets it)")
+            panic!(
+                "Postgres tests must run in CI, but {PG_URL_VAR} is not set (bash .ci/run starts a server and sets it)"
+            )
         }
         _ => {
             SKIP_NOTICE.call_once(|| {
