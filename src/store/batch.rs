@@ -1,6 +1,9 @@
 //! One unit of durable change: everything the OMS changed since the last commit.
 
-use crate::model::{AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Trade};
+use super::error::StoreError;
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId,
+};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
@@ -48,5 +51,33 @@ impl WriteBatch {
     /// Moves everything out, leaving the batch empty for reuse.
     pub fn take(&mut self) -> Self {
         std::mem::take(self)
+    }
+
+    /// The latest time any row in the batch carries (the time its balances are stamped with).
+    #[must_use]
+    pub fn latest_ts(&self) -> Option<Timestamp> {
+        let orders = self.orders.values().map(Order::ts_last);
+        let events = self.order_events.iter().map(|(_, c)| c.ts);
+        let fills = self.fills.iter().map(|f| f.ts);
+        let trades = self.trades.iter().map(|t| t.ts);
+        let positions = self.positions.values().map(Position::ts_last);
+        orders.chain(events).chain(fills).chain(trades).chain(positions).max()
+    }
+
+    /// The place (0-based) of an execution in its order's trade list: the order reads return
+    /// an order's fills and trades in.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidBatch`] when the batch does not carry the order, or the order does
+    /// not list the execution: a fill always changes its order, so both commit together.
+    pub fn fill_seq(&self, cid: &ClientOrderId, trade_id: &TradeId) -> Result<usize, StoreError> {
+        let order = self.orders.get(cid).ok_or_else(|| {
+            StoreError::InvalidBatch(format!(
+                "fill {trade_id} is for order {cid}, which is not in the batch (a fill commits with its order)"
+            ))
+        })?;
+        order.trade_ids().iter().position(|t| t == trade_id).ok_or_else(|| {
+            StoreError::InvalidBatch(format!("fill {trade_id} is not among the trades of order {cid} in the batch"))
+        })
     }
 }

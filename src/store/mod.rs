@@ -1,5 +1,233 @@
 //! Durable persistence with sqlx: SQLite (default) or Postgres. No business rules here.
+//!
+//! [`Store::connect`] opens the database named by a URL and runs the embedded migrations
+//! (`migrations/sqlite`, `migrations/postgres`: the same schema in each dialect).
+//! [`Store::apply`] commits one [`WriteBatch`] in one transaction; the query methods read
+//! orders (with their audit trail), fills, trades, positions and balances back into the
+//! model types, and [`Store::load_snapshot`] returns what a restart needs.
+//!
+//! Storage conventions: money and quantities are TEXT holding the exact decimal, times are
+//! BIGINT nanoseconds since the Unix epoch, enums are their snake_case names.
+//!
+//! SQLite URLs: `sqlite://path/to/file.db` (relative or absolute; the file is created on first
+//! connect), optionally `?synchronous=full|normal|off` (see [`SqliteSync`]; FULL by default).
+//! Postgres URLs: `postgres://user:password@host:port/database` (or `postgresql://`).
 
 pub mod batch;
+mod error;
+pub mod export;
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
 
 pub use batch::WriteBatch;
+pub use error::{redact_url, StoreError};
+pub use sqlite::SqliteSync;
+
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Order, OrderStatus, Position, StatusChange, StrategyId, Symbol,
+    Timestamp, Trade,
+};
+use rust_decimal::Decimal;
+use sql::{PositionSet, Select};
+use sqlx::{PgPool, SqlitePool};
+
+/// The database of record: a pool over SQLite or Postgres.
+///
+/// Cloning is cheap (the pool is shared).
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// An SQLite file in WAL mode.
+    Sqlite(SqlitePool),
+    /// A Postgres server.
+    Postgres(PgPool),
+}
+
+/// Which orders [`Store::orders`] returns. Every `None` field matches everything.
+///
+/// Results are ordered by `ts_init`, then client order id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only orders in one of these statuses (an empty list matches nothing).
+    pub status: Option<Vec<OrderStatus>>,
+    /// Only orders for this symbol.
+    pub symbol: Option<Symbol>,
+    /// Only orders of this strategy.
+    pub strategy_id: Option<StrategyId>,
+    /// Only orders created at or after this time (`ts_init >= from`).
+    pub from: Option<Timestamp>,
+    /// Only orders created before this time (`ts_init < to`).
+    pub to: Option<Timestamp>,
+    /// At most this many orders.
+    pub limit: Option<u32>,
+    /// Skip this many orders first.
+    pub offset: Option<u32>,
+}
+
+/// What a restart needs to rebuild the books.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Every order that is not terminal, with history and trade ids, by `ts_init`.
+    pub open_orders: Vec<Order>,
+    /// Every open or closing position, by id.
+    pub open_positions: Vec<Position>,
+    /// Every cash balance: (account, currency, cash), by account then currency.
+    pub balances: Vec<(AccountId, Currency, Decimal)>,
+}
+
+/// Runs the same generic code on whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the database named by `url` and brings its schema up to date.
+    ///
+    /// `sqlite://path` creates the file if needed, turns on WAL and applies the URL's
+    /// `synchronous` parameter (FULL when absent); `postgres://…` connects to a server.
+    ///
+    /// # Errors
+    /// [`StoreError::BadUrl`] for an unknown scheme or malformed URL,
+    /// [`StoreError::Connect`] when the database cannot be opened or reached,
+    /// [`StoreError::Migrate`] when the schema cannot be brought up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let (url, sync) = sqlite::split_sync_param(url)?;
+            return Ok(Store::Sqlite(sqlite::connect(&url, sync.unwrap_or_default()).await?));
+        }
+        Self::connect_with(url, SqliteSync::default()).await
+    }
+
+    /// Like [`Store::connect`], with the SQLite `synchronous` level given here (it replaces a
+    /// `synchronous` URL parameter; Postgres ignores it).
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let (url, _) = sqlite::split_sync_param(url)?;
+            Ok(Store::Sqlite(sqlite::connect(&url, sync).await?))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(postgres::connect(url).await?))
+        } else {
+            Err(StoreError::BadUrl {
+                url: redact_url(url),
+                reason: "expected a URL starting with sqlite://, postgres:// or postgresql://".into(),
+            })
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    #[must_use]
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Writes the whole batch in one transaction: orders, positions and balances are upserted,
+    /// audit rows, fills and trades appended. On any error nothing of the batch is stored.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidBatch`] before writing when a fill's order is missing from the
+    /// batch; [`StoreError::Write`] naming the table when a statement fails (for example a
+    /// duplicate audit row); [`StoreError::Transaction`] when begin/commit fails.
+    pub async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        on_pool!(self, pool => sql::apply(pool, batch).await)
+    }
+
+    /// Orders matching `filter`, with history and trade ids, by `ts_init` then client order id.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn orders(&self, filter: &OrderFilter) -> Result<Vec<Order>, StoreError> {
+        on_pool!(self, pool => sql::select_orders(pool, Select::Filter(filter)).await)
+    }
+
+    /// Every order that is not in a terminal status.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn open_orders(&self) -> Result<Vec<Order>, StoreError> {
+        self.orders(&OrderFilter { status: Some(sql::open_statuses()), ..OrderFilter::default() }).await
+    }
+
+    /// One order by client order id.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn order(&self, cid: &ClientOrderId) -> Result<Option<Order>, StoreError> {
+        let mut found = on_pool!(self, pool => sql::select_orders(pool, Select::One(cid)).await)?;
+        Ok(found.pop())
+    }
+
+    /// An order's audit trail, oldest first (empty for an unknown order).
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn audit_trail(&self, cid: &ClientOrderId) -> Result<Vec<StatusChange>, StoreError> {
+        on_pool!(self, pool => sql::audit_trail(pool, cid).await)
+    }
+
+    /// An order's fills, in the order they were applied.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn fills(&self, cid: &ClientOrderId) -> Result<Vec<Fill>, StoreError> {
+        on_pool!(self, pool => sql::fills(pool, cid).await)
+    }
+
+    /// Positions by id: only open and closing ones when `open_only`, else all.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn positions(&self, open_only: bool) -> Result<Vec<Position>, StoreError> {
+        let set = if open_only { PositionSet::Open } else { PositionSet::All };
+        on_pool!(self, pool => sql::positions(pool, set).await)
+    }
+
+    /// Closed and liquidated positions, by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn closed_positions(&self) -> Result<Vec<Position>, StoreError> {
+        on_pool!(self, pool => sql::positions(pool, PositionSet::Closed).await)
+    }
+
+    /// Trades (optionally of one symbol), oldest first; with `limit`, the most recent
+    /// `limit` trades.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn trades(&self, symbol: Option<&Symbol>, limit: Option<u32>) -> Result<Vec<Trade>, StoreError> {
+        on_pool!(self, pool => sql::trades(pool, symbol, limit).await)
+    }
+
+    /// Every cash balance as (account, currency, cash), by account then currency.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn balances(&self) -> Result<Vec<(AccountId, Currency, Decimal)>, StoreError> {
+        on_pool!(self, pool => sql::balances(pool).await)
+    }
+
+    /// Open orders, open positions and balances, read from one consistent snapshot.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        on_pool!(self, pool => sql::load_snapshot(pool).await)
+    }
+
+    /// Waits for connections to finish and closes the pool (SQLite checkpoints its WAL).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}

@@ -1,0 +1,138 @@
+//! The SQLite side: connect options (WAL, `synchronous`), migrations, and the dialect.
+
+use super::error::{redact_url, StoreError};
+use super::sql::{dialect_io, Dialect};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
+///
+/// Set it with the URL parameter `synchronous=full|normal|off`
+/// (`sqlite://data/luatrade.db?synchronous=normal`) or with
+/// [`Store::connect_with`](super::Store::connect_with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// Every commit reaches the disk before `apply` returns: a committed batch survives a
+    /// power cut. The default, for real money.
+    #[default]
+    Full,
+    /// Commits are durable across a process crash but the last ones may be lost on a power
+    /// cut (WAL stays consistent). Faster; fine for backtests and paper trading.
+    Normal,
+    /// No syncing at all: a power cut can corrupt the file. Only for throwaway databases.
+    Off,
+}
+
+impl SqliteSync {
+    /// The URL parameter value (`full`, `normal`, `off`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Normal => "normal",
+            Self::Off => "off",
+        }
+    }
+
+    /// Parses a URL parameter value, ignoring case.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Full, Self::Normal, Self::Off].into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+
+    fn pragma(self) -> SqliteSynchronous {
+        match self {
+            Self::Full => SqliteSynchronous::Full,
+            Self::Normal => SqliteSynchronous::Normal,
+            Self::Off => SqliteSynchronous::Off,
+        }
+    }
+}
+
+impl fmt::Display for SqliteSync {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Splits our own `synchronous` parameter off a `sqlite:` URL, leaving sqlx's parameters.
+pub(crate) fn split_sync_param(url: &str) -> Result<(String, Option<SqliteSync>), StoreError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), None)) };
+    let mut sync = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) => {
+                sync = Some(SqliteSync::parse(v).ok_or_else(|| StoreError::BadUrl {
+                    url: redact_url(url),
+                    reason: format!("synchronous={v} is not one of full, normal, off"),
+                })?);
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    Ok((url, sync))
+}
+
+/// Opens (creating on first use) the SQLite file in WAL mode and runs the migrations.
+pub(crate) async fn connect(url: &str, sync: SqliteSync) -> Result<SqlitePool, StoreError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    if path.is_empty() || path.starts_with('?') {
+        return Err(StoreError::BadUrl {
+            url: url.to_owned(),
+            reason: "no database file path after 'sqlite://'".into(),
+        });
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::BadUrl { url: url.to_owned(), reason: e.to_string() })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(sync.pragma())
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", "-65536");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Connect { backend: "sqlite", url: url.to_owned(), source })?;
+    sqlx::migrate!("migrations/sqlite")
+        .run(&pool)
+        .await
+        .map_err(|source| StoreError::Migrate { backend: "sqlite", source })?;
+    Ok(pool)
+}
+
+impl Dialect for Sqlite {
+    const BACKEND: &'static str = "sqlite";
+    /// `SQLITE_MAX_VARIABLE_NUMBER` of the bundled SQLite (3.32 and later).
+    const MAX_BINDS: usize = 32_766;
+    const MAX_ROWS: usize = 500;
+    /// A deferred SQLite transaction in WAL mode already reads one snapshot.
+    const SNAPSHOT_READ: Option<&'static str> = None;
+
+    dialect_io!(SqliteConnection);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_param_is_split_off_and_parsed() {
+        let (url, sync) = split_sync_param("sqlite://a.db?synchronous=NORMAL&mode=rwc").unwrap();
+        assert_eq!((url.as_str(), sync), ("sqlite://a.db?mode=rwc", Some(SqliteSync::Normal)));
+        let (url, sync) = split_sync_param("sqlite://a.db").unwrap();
+        assert_eq!((url.as_str(), sync), ("sqlite://a.db", None));
+        let err = split_sync_param("sqlite://a.db?synchronous=fast").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bad database URL 'sqlite://a.db?synchronous=fast': synchronous=fast is not one of full, normal, off"
+        );
+    }
+}
