@@ -47,7 +47,11 @@ fn tick(symbol: &Symbol, n: usize) -> MarketEvent {
     let price = if n % 2 == 0 { Decimal::new(10_000, 2) } else { Decimal::new(10_001, 2) };
     MarketEvent::Trade(
         symbol.clone(),
-        TradeTick { ts: Timestamp::from_secs(1_700_000_000).plus_nanos(n as i64 * 1_000), price, size: Decimal::new(1_000_000, 0) },
+        TradeTick {
+            ts: Timestamp::from_secs(1_700_000_000).plus_nanos(n as i64 * 1_000),
+            price,
+            size: Decimal::new(1_000_000, 0),
+        },
     )
 }
 

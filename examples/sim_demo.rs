@@ -15,10 +15,10 @@ use clap::Parser;
 use luatrade::data::{csv::read_bars, MarketEvent};
 use luatrade::engine::{Engine, Journal, NoJournal, StoreJournal};
 use luatrade::model::{
-    AccountId, AssetClass, BracketSpec, Currency, Instrument, Instruments, OrderRequest, OrderStatus, Side,
-    StrategyId, Symbol,
+    AccountId, BracketSpec, Currency, Instrument, Instruments, OrderRequest, OrderStatus, Side, StrategyId,
 };
-use luatrade::oms::{Oms, OmsConfig, Snapshot};
+use luatrade::oms::{Oms, OmsConfig};
+use luatrade::store::Snapshot;
 use luatrade::venue::sim::{SimConfig, SimVenue};
 use rust_decimal::prelude::*;
 use std::collections::VecDeque;
@@ -240,7 +240,14 @@ impl Summarise for StoreJournal {
         if let Some(first) = orders.iter().find(|o| o.role.is_some()) {
             println!("    audit trail of the first bracket entry {}:", first.cid);
             for c in self.block_on(store.audit_trail(&first.cid))? {
-                println!("      {}  {:<15} {:>16} -> {:<16} {}", c.ts, c.event, c.from, c.to, c.reason.unwrap_or_default());
+                println!(
+                    "      {}  {:<15} {:>16} -> {:<16} {}",
+                    c.ts,
+                    c.event,
+                    c.from,
+                    c.to,
+                    c.reason.unwrap_or_default()
+                );
             }
         }
         println!("  inspect with: cargo run --release -- orders --db {url}");

@@ -198,15 +198,26 @@ pub async fn run(cli: Cli) -> Result<()> {
                 bail!("no order {cid} in {db}");
             }
             for c in trail {
-                println!("{}  {:<22} {:>16} -> {:<16} {}", c.ts, c.event.as_str(), c.from.as_str(), c.to.as_str(), c.reason.unwrap_or_default());
+                println!(
+                    "{}  {:<22} {:>16} -> {:<16} {}",
+                    c.ts,
+                    c.event.as_str(),
+                    c.from.as_str(),
+                    c.to.as_str(),
+                    c.reason.unwrap_or_default()
+                );
             }
         }
         Command::Export { db, what, format } => {
             let store = Store::connect(&db).await?;
             let out = std::io::stdout().lock();
             let n = match (what, format) {
-                (ExportWhat::Orders, ExportFormat::Csv) => store.export_orders_csv(&OrderFilter::default(), out).await?,
-                (ExportWhat::Orders, ExportFormat::Json) => store.export_orders_json(&OrderFilter::default(), out).await?,
+                (ExportWhat::Orders, ExportFormat::Csv) => {
+                    store.export_orders_csv(&OrderFilter::default(), out).await?
+                }
+                (ExportWhat::Orders, ExportFormat::Json) => {
+                    store.export_orders_json(&OrderFilter::default(), out).await?
+                }
                 (ExportWhat::Trades, ExportFormat::Csv) => store.export_trades_csv(None, out).await?,
                 (ExportWhat::Trades, ExportFormat::Json) => store.export_trades_json(None, out).await?,
             };

@@ -101,7 +101,10 @@ pub fn read_bars(path: &Path) -> Result<Vec<Bar>, DataError> {
             continue; // header
         }
         if cells.len() < 5 || cells.len() > 6 {
-            return Err(row(format!("expected 5 or 6 columns (timestamp,open,high,low,close[,volume]), found {}", cells.len())));
+            return Err(row(format!(
+                "expected 5 or 6 columns (timestamp,open,high,low,close[,volume]), found {}",
+                cells.len()
+            )));
         }
         let ts = parse_timestamp(cells[0]).map_err(row)?;
         let open = number(cells[1], "open").map_err(row)?;

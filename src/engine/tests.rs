@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::data::{Bar, MarketEvent};
-use crate::model::{
-    AccountId, BracketSpec, Currency, Instrument, Instruments, Order, OrderStatus, Side, Symbol,
-};
+use crate::model::{AccountId, BracketSpec, Currency, Instrument, Instruments, Order, OrderStatus, Side, Symbol};
 use crate::oms::OmsConfig;
 use crate::store::WriteBatch;
 use crate::venue::sim::{SimConfig, SimVenue};
@@ -88,7 +86,17 @@ fn setup() -> (Engine<RecordingVenue, RecordingJournal>, Rc<RefCell<Log>>) {
 }
 
 fn bar(n: i64, o: Decimal, h: Decimal, l: Decimal, c: Decimal) -> MarketEvent {
-    MarketEvent::Bar(sym(), Bar { ts: Timestamp::from_secs(1_700_000_000 + n * 60), open: o, high: h, low: l, close: c, volume: dec!(1000000) })
+    MarketEvent::Bar(
+        sym(),
+        Bar {
+            ts: Timestamp::from_secs(1_700_000_000 + n * 60),
+            open: o,
+            high: h,
+            low: l,
+            close: c,
+            volume: dec!(1000000),
+        },
+    )
 }
 
 fn buy(qty: Decimal) -> OrderRequest {

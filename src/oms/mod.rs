@@ -12,9 +12,9 @@ pub use portfolio::{Booked, Portfolio, PortfolioSummary};
 
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Instrument, Instruments, Modification, Order, OrderError, OrderEvent,
-    OrderRequest, OrderStatus, Position, Side, StatusChange, Symbol, Timestamp, UnknownInstrument,
+    OrderRequest, OrderStatus, Side, StatusChange, Symbol, Timestamp, UnknownInstrument,
 };
-use crate::store::WriteBatch;
+use crate::store::{Snapshot, WriteBatch};
 use crate::venue::VenueEvent;
 use bracket::SiblingAction;
 use indexmap::{IndexMap, IndexSet};
@@ -99,17 +99,6 @@ impl Default for OmsConfig {
     fn default() -> Self {
         Self { journal: true, terminal_cache: 10_000 }
     }
-}
-
-/// What a restart restores: open orders, open positions and cash balances.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    /// Orders not in a terminal status, with their history.
-    pub open_orders: Vec<Order>,
-    /// Positions that hold a quantity.
-    pub open_positions: Vec<Position>,
-    /// Cash per (account, currency).
-    pub balances: Vec<(AccountId, Currency, Decimal)>,
 }
 
 /// The order management system. See the module docs.

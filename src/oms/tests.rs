@@ -277,7 +277,7 @@ fn restore_rebuilds_books_from_a_snapshot() {
         Timestamp(5),
     )
     .unwrap();
-    let snap = Snapshot {
+    let snap = crate::store::Snapshot {
         open_orders: o.open_orders().cloned().collect(),
         open_positions: o.portfolio(&acct()).unwrap().positions().cloned().collect(),
         balances: vec![(acct(), usd(), o.portfolio(&acct()).unwrap().cash(&usd()))],

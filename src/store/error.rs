@@ -92,6 +92,9 @@ pub enum StoreError {
         /// Why it is refused.
         reason: String,
     },
+    /// The async runtime the store runs on could not start.
+    #[error("cannot start the store's async runtime: {0}")]
+    Runtime(String),
     /// A batch that cannot be written as it is (nothing was written).
     #[error("invalid write batch: {0}")]
     InvalidBatch(String),
