@@ -19,7 +19,18 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List orders, newest filters first applied (status, symbol, strategy, time range).
+    /// Run the embedded default end to end: shipped prices, a Rust SMA-crossover rule, the
+    /// OMS, the simulated venue and SQLite; print the books and what was stored.
+    Demo(crate::demo::DemoArgs),
+    /// Commands that read or maintain the database.
+    #[command(flatten)]
+    Store(StoreCommand),
+}
+
+/// Commands that read or maintain the database.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// List orders, filtered by status, symbol, strategy and creation time.
     Orders {
         /// Database URL.
         #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
@@ -119,14 +130,38 @@ fn time(arg: Option<&str>, flag: &str) -> Result<Option<Timestamp>> {
         .transpose()
 }
 
+/// Opens a database that must already exist: reading commands never create an empty one.
+async fn open_existing(url: &str) -> Result<Store> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if !std::path::Path::new(path).exists() {
+            bail!("no database at {path} (run the engine or `luatrade db migrate --db {url}` first)");
+        }
+    }
+    Ok(Store::connect(url).await?)
+}
+
 /// Runs a parsed command.
 ///
 /// # Errors
 /// Bad arguments, or a store that cannot be opened or read; messages say which.
-pub async fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Orders { db, status, symbol, strategy, from, to, open, limit, offset } => {
-            let store = Store::connect(&db).await?;
+        // The engine is synchronous and owns its store runtime.
+        Command::Demo(args) => crate::demo::run(&args),
+        Command::Store(command) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(run_store_command(command))
+        }
+    }
+}
+
+async fn run_store_command(command: StoreCommand) -> Result<()> {
+    match command {
+        StoreCommand::Orders { db, status, symbol, strategy, from, to, open, limit, offset } => {
             let mut statuses = Vec::new();
             for s in &status {
                 match OrderStatus::parse(s) {
@@ -146,6 +181,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 limit: Some(limit),
                 offset: Some(offset),
             };
+            let store = open_existing(&db).await?;
             let orders = store.orders(&filter).await?;
             println!(
                 "{:<36} {:<10} {:<5} {:<13} {:>12} {:>12} {:>14} {:<16} created",
@@ -167,8 +203,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("{} order(s)", orders.len());
         }
-        Command::Positions { db, closed } => {
-            let store = Store::connect(&db).await?;
+        StoreCommand::Positions { db, closed } => {
+            let store = open_existing(&db).await?;
             let positions = if closed { store.closed_positions().await? } else { store.positions(true).await? };
             println!(
                 "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10} opened",
@@ -190,14 +226,22 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             eprintln!("{} position(s)", positions.len());
         }
-        Command::Audit { db, cid } => {
-            let store = Store::connect(&db).await?;
+        StoreCommand::Audit { db, cid } => {
             let cid = ClientOrderId::try_new(cid)?;
-            let trail = store.audit_trail(&cid).await?;
-            if trail.is_empty() && store.order(&cid).await?.is_none() {
-                bail!("no order {cid} in {db}");
-            }
-            for c in trail {
+            let store = open_existing(&db).await?;
+            let Some(order) = store.order(&cid).await? else { bail!("no order {cid} in {db}") };
+            println!(
+                "{}  {:<22} {:>16}    {:<16} {} {} {} {}",
+                order.ts_init,
+                "create",
+                "",
+                "pending",
+                order.side,
+                order.qty(),
+                order.symbol,
+                order.order_type
+            );
+            for c in store.audit_trail(&cid).await? {
                 println!(
                     "{}  {:<22} {:>16} -> {:<16} {}",
                     c.ts,
@@ -208,8 +252,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Export { db, what, format } => {
-            let store = Store::connect(&db).await?;
+        StoreCommand::Export { db, what, format } => {
+            let store = open_existing(&db).await?;
             let out = std::io::stdout().lock();
             let n = match (what, format) {
                 (ExportWhat::Orders, ExportFormat::Csv) => {
@@ -224,7 +268,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             std::io::stdout().flush()?;
             eprintln!("exported {n} row(s)");
         }
-        Command::Db { action: DbAction::Migrate { db } } => {
+        StoreCommand::Db { action: DbAction::Migrate { db } } => {
             let store = Store::connect(&db).await?;
             println!("{} database at {} is up to date", store.backend(), crate::store::redact_url(&db));
         }

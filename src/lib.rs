@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod engine;
 pub mod model;
 pub mod oms;

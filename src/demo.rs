@@ -1,57 +1,54 @@
-//! The embedded default, end to end: recorded prices → a rule written in Rust → the OMS →
-//! the simulated venue → SQLite, then a summary read back from the database.
-//!
-//! ```text
-//! cargo run --release --example sim_demo -- [--data FILE] [--symbol SYM] [--db URL|none]
-//! ```
+//! `luatrade demo`: the embedded default end to end — recorded prices → a rule written in
+//! Rust → the OMS → the simulated venue → SQLite — then a summary read back from the
+//! database. The main job until Lua strategies drive the same engine.
 //!
 //! The rule is an SMA(10)/SMA(30) crossover on closes: on a cross up it buys 20 % of equity
 //! at the next open with a bracket (stop-loss 5 % below, take-profit 15 % above the close);
 //! on a cross down it cancels the bracket and sells the position at the next open.
 //! (Strategies in Lua replace this rule; the engine underneath is the same.)
 
-use anyhow::{bail, Context, Result};
-use clap::Parser;
-use luatrade::data::{csv::read_bars, MarketEvent};
-use luatrade::engine::{Engine, Journal, NoJournal, StoreJournal};
-use luatrade::model::{
+use crate::data::{csv::read_bars, MarketEvent};
+use crate::engine::{Engine, Journal, NoJournal, StoreJournal};
+use crate::model::{
     AccountId, BracketSpec, Currency, Instrument, Instruments, OrderRequest, OrderStatus, Side, StrategyId,
 };
-use luatrade::oms::{Oms, OmsConfig};
-use luatrade::store::Snapshot;
-use luatrade::venue::sim::{SimConfig, SimVenue};
+use crate::oms::{Oms, OmsConfig};
+use crate::store::Snapshot;
+use crate::venue::sim::{SimConfig, SimVenue};
+use anyhow::{bail, Context, Result};
+use clap::Args;
 use rust_decimal::prelude::*;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
-#[command(about = "Push orders through the OMS and the simulated venue over recorded prices")]
-struct Args {
+/// Options of `luatrade demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
     /// OHLCV CSV file.
     #[arg(long, default_value = "examples/data/orcl_1d_1995-2014.csv")]
-    data: PathBuf,
+    pub data: PathBuf,
     /// Symbol to trade it as.
     #[arg(long, default_value = "ORCL")]
-    symbol: String,
+    pub symbol: String,
     /// `stock` (cent tick, whole shares) or `crypto` (cent tick, 0.0001 lots).
     #[arg(long, default_value = "stock")]
-    asset_class: String,
+    pub asset_class: String,
     /// Database URL (`sqlite://PATH`, `postgres://…`) or `none` for in-memory only.
     #[arg(long, default_value = "sqlite://out/demo.db")]
-    db: String,
+    pub db: String,
     /// Starting cash in USD.
     #[arg(long, default_value = "100000")]
-    cash: Decimal,
+    pub cash: Decimal,
     /// Fast SMA length.
     #[arg(long, default_value = "10")]
-    fast: usize,
+    pub fast: usize,
     /// Slow SMA length.
     #[arg(long, default_value = "30")]
-    slow: usize,
+    pub slow: usize,
     /// Crash drill: after this many fills, print the committed state as JSON and abort the
     /// process without any shutdown (used by the crash-recovery test).
     #[arg(long, hide = true)]
-    abort_after_fills: Option<u64>,
+    pub abort_after_fills: Option<u64>,
 }
 
 /// Rolling simple moving average.
@@ -83,27 +80,50 @@ fn instrument(symbol: &str, class: &str) -> Result<Instrument> {
     })
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the demo.
+///
+/// # Errors
+/// Bad options, unreadable data, a database that cannot be opened or is not empty, or a
+/// failed commit; each message says which.
+pub fn run(args: &DemoArgs) -> Result<()> {
     if args.fast == 0 || args.fast >= args.slow {
         bail!("--fast must be at least 1 and below --slow (got {} and {})", args.fast, args.slow);
     }
     let bars = read_bars(&args.data).with_context(|| format!("loading {}", args.data.display()))?;
     if args.db == "none" {
-        run(&args, bars, NoJournal, false)
+        run_with(args, bars, NoJournal, false)
     } else {
+        // Each run is a fresh session: its client order ids restart at 1.
         if let Some(path) = args.db.strip_prefix("sqlite://") {
-            let path = path.split('?').next().unwrap_or(path);
-            if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            let path = std::path::Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            if path.exists() {
+                println!("replacing {} from the previous run", path.display());
+                for suffix in ["", "-wal", "-shm"] {
+                    let file = format!("{}{suffix}", path.display());
+                    if std::path::Path::new(&file).exists() {
+                        std::fs::remove_file(&file).with_context(|| format!("removing {file}"))?;
+                    }
+                }
             }
         }
         let journal = StoreJournal::connect(&args.db).with_context(|| format!("opening {}", args.db))?;
-        run(&args, bars, journal, true)
+        let existing = journal.block_on(journal.store().orders(&Default::default()))?.len();
+        if existing > 0 {
+            bail!("{} already holds {existing} orders from another session; give the demo an empty database", args.db);
+        }
+        run_with(args, bars, journal, true)
     }
 }
 
-fn run<J: Journal + Summarise>(args: &Args, bars: Vec<luatrade::data::Bar>, journal: J, persist: bool) -> Result<()> {
+fn run_with<J: Journal + Summarise>(
+    args: &DemoArgs,
+    bars: Vec<crate::data::Bar>,
+    journal: J,
+    persist: bool,
+) -> Result<()> {
     let inst = instrument(&args.symbol, &args.asset_class)?;
     let (symbol, tick, lot) = (inst.symbol.clone(), inst.tick_size, inst.lot_size);
     let usd = Currency::try_new("USD")?;
@@ -155,6 +175,7 @@ fn run<J: Journal + Summarise>(args: &Args, bars: Vec<luatrade::data::Bar>, jour
                 take_profit: Some(round(close * Decimal::new(115, 2))),
             });
             engine.submit(&req)?;
+            engine.flush()?; // sent now, stamped at the signal bar's close
         } else if crossed_down && held > Decimal::ZERO {
             let children: Vec<_> = engine
                 .oms()
@@ -168,6 +189,7 @@ fn run<J: Journal + Summarise>(args: &Args, bars: Vec<luatrade::data::Bar>, jour
             let mut req = OrderRequest::market(account.clone(), strategy.clone(), symbol.clone(), Side::Sell, held);
             req.reduce_only = true;
             engine.submit(&req)?;
+            engine.flush()?;
         }
     }
     engine.flush()?;
@@ -250,7 +272,7 @@ impl Summarise for StoreJournal {
                 );
             }
         }
-        println!("  inspect with: cargo run --release -- orders --db {url}");
+        println!("  inspect with: luatrade orders --db {url}   (or cargo run --release -- orders --db {url})");
         Ok(())
     }
 }

@@ -1,0 +1,179 @@
+//! Crash recovery and the command line, on real processes and real databases.
+//!
+//! `luatrade demo` runs the engine over shipped data into a real database and, with
+//! `--abort-after-fills N`, prints the books as of its last commit and calls
+//! `std::process::abort()`: no destructors, no pool close, no WAL checkpoint. The database,
+//! reopened, must give back exactly those open orders, positions and cash.
+
+use crate::support::{pg_admin_url, pg_db, with_database};
+use luatrade::model::{AccountId, Currency, Order, Position};
+use luatrade::store::Store;
+use rust_decimal::Decimal;
+use std::process::Command;
+
+/// `luatrade demo …` (cargo builds the binary fresh for integration tests).
+fn demo() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_luatrade"));
+    cmd.arg("demo");
+    cmd
+}
+
+fn repo_file(rel: &str) -> String {
+    format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Printed {
+    open_orders: Vec<Order>,
+    open_positions: Vec<Position>,
+    balances: Vec<(AccountId, Currency, Decimal)>,
+}
+
+/// Runs the demo until `fills` fills, aborting there; returns what it printed.
+fn crash_after(db_url: &str, fills: u64) -> Printed {
+    let out = demo()
+        .args(["--data", &repo_file("examples/data/orcl_1d_1995-2014.csv"), "--db", db_url])
+        .args(["--abort-after-fills", &fills.to_string()])
+        .output()
+        .expect("run luatrade demo");
+    assert!(!out.status.success(), "the drill must abort, got {:?}", out.status);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "SIGABRT expected; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    serde_json::from_str(stdout.lines().next().expect("state line")).expect("state JSON")
+}
+
+async fn check_recovery(db_url: &str, fills: u64) -> Printed {
+    let printed = crash_after(db_url, fills);
+    let store = Store::connect(db_url).await.expect("reopen after crash");
+    let snap = store.load_snapshot().await.expect("snapshot");
+    assert_eq!(snap.open_orders, printed.open_orders, "open orders after crash at fill {fills}");
+    assert_eq!(snap.open_positions, printed.open_positions, "positions after crash at fill {fills}");
+    assert_eq!(snap.balances, printed.balances, "cash after crash at fill {fills}");
+    store.close().await;
+    printed
+}
+
+/// Crash at fill 1: a bracket entry just filled, its two children are working, and a
+/// position is open, so every part of the snapshot is non-trivial.
+async fn check_recovery_at_first_fill(db_url: &str) {
+    let printed = check_recovery(db_url, 1).await;
+    assert_eq!(printed.open_orders.len(), 2, "stop-loss and take-profit are working");
+    assert_eq!(printed.open_positions.len(), 1);
+    assert!(printed.open_orders.iter().all(|o| o.reduce_only && o.parent.is_some()));
+}
+
+#[tokio::test]
+async fn crash_mid_run_restores_exact_open_orders_positions_and_cash_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for fills in [1, 7, 40] {
+        let url = format!("sqlite://{}", dir.path().join(format!("crash-{fills}.db")).display());
+        if fills == 1 {
+            check_recovery_at_first_fill(&url).await;
+        } else {
+            check_recovery(&url, fills).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn crash_mid_run_restores_exact_open_orders_positions_and_cash_postgres() {
+    let Some(admin) = pg_admin_url() else { return };
+    let (db, name) = pg_db(&admin).await;
+    db.store.close().await;
+    check_recovery_at_first_fill(&with_database(&admin, &name)).await;
+    let (db, name) = pg_db(&admin).await;
+    db.store.close().await;
+    check_recovery(&with_database(&admin, &name), 25).await;
+}
+
+#[test]
+fn demo_runs_to_the_end_and_the_cli_reads_what_it_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let out = demo()
+        .args(["--data", &repo_file("examples/data/orcl_1d_1995-2014.csv"), "--db", &url])
+        .output()
+        .expect("run luatrade demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let field = |name: &str| -> Decimal {
+        let line =
+            stdout.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("{name} in {stdout}"));
+        line.split_whitespace().nth(name.split_whitespace().count()).expect("value").parse().expect("decimal")
+    };
+    // The books reconcile: equity = start − fees + realised + unrealised.
+    let (cash, equity, realised, unrealised, fees) =
+        (field("cash"), field("equity"), field("realised P&L"), field("unrealised P&L"), field("fees"));
+    assert_eq!(equity, Decimal::from(100_000) - fees + realised + unrealised, "{stdout}");
+    assert!(cash > Decimal::ZERO);
+
+    let cli = env!("CARGO_BIN_EXE_luatrade");
+    let orders =
+        Command::new(cli).args(["orders", "--db", &url, "--status", "filled", "--limit", "3"]).output().expect("cli");
+    assert!(orders.status.success(), "{}", String::from_utf8_lossy(&orders.stderr));
+    let text = String::from_utf8_lossy(&orders.stdout);
+    assert_eq!(text.lines().skip(1).filter(|l| l.contains(" filled ")).count(), 3, "{text}");
+    let first_cid = text.lines().nth(1).and_then(|l| l.split_whitespace().next()).expect("a cid").to_owned();
+    let audit = Command::new(cli).args(["audit", "--db", &url, &first_cid]).output().expect("cli");
+    let trail = String::from_utf8_lossy(&audit.stdout);
+    assert!(trail.contains("pending -> submitted") && trail.contains("-> filled"), "{trail}");
+    let csv = Command::new(cli).args(["export", "--db", &url, "trades", "--format", "csv"]).output().expect("cli");
+    let csv = String::from_utf8_lossy(&csv.stdout);
+    assert!(csv.lines().next().is_some_and(|h| h.contains("trade_id")), "{csv}");
+    assert!(csv.lines().count() > 10);
+}
+
+#[test]
+fn bad_inputs_fail_with_messages_that_say_what_and_where() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_csv = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad_csv,
+        "timestamp,open,high,low,close,volume\n2020-01-01T00:00:00Z,1,2,0.5,1,10\n2020-01-02T00:00:00Z,1,0.5,2,1,10\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = demo().args(args).output().expect("run luatrade demo");
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(&["--data", bad_csv.to_str().unwrap(), "--db", "none"]);
+    assert!(err.contains("bad.csv:3: high 0.5 is below low 2"), "{err}");
+    let err = run(&["--data", "/nonexistent.csv", "--db", "none"]);
+    assert!(err.contains("/nonexistent.csv"), "{err}");
+    let err = run(&["--data", &repo_file("examples/data/orcl_1d_1995-2014.csv"), "--db", "mysql://x"]);
+    assert!(err.contains("bad database URL"), "{err}");
+
+    let cli = env!("CARGO_BIN_EXE_luatrade");
+    let out =
+        Command::new(cli).args(["orders", "--db", "sqlite://nowhere/x.db", "--status", "bogus"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("'bogus' is not an order status"), "{err}");
+    let out = Command::new(cli).args(["positions", "--db", "sqlite:///nonexistent/x.db"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no database at /nonexistent/x.db"), "{err}");
+    assert!(!std::path::Path::new("/nonexistent/x.db").exists());
+}
+
+#[test]
+fn the_demo_can_run_twice_on_the_same_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("again.db").display());
+    let data = repo_file("examples/data/orcl_1d_1995-2014.csv");
+    let runs: Vec<String> = (0..2)
+        .map(|_| {
+            let out = demo().args(["--data", &data, "--db", &url]).output().expect("run");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .collect();
+    assert!(runs[1].starts_with("replacing "), "{}", runs[1]);
+    let summary = |s: &str| {
+        s.lines().filter(|l| l.contains("equity") || l.contains("orders")).map(str::to_owned).collect::<Vec<_>>()
+    };
+    assert_eq!(summary(&runs[0]), summary(&runs[1]), "deterministic: same inputs, same books");
+}
