@@ -7,6 +7,7 @@
 #![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
 
 pub mod cli;
+pub mod collections;
 pub mod data;
 pub mod demo;
 pub mod engine;

@@ -10,12 +10,12 @@ pub mod journal;
 
 pub use journal::{Journal, NoJournal, StoreJournal};
 
+use crate::collections::FastMap;
 use crate::data::MarketEvent;
 use crate::model::{ClientOrderId, Modification, OrderRequest, StrategyId, Timestamp};
 use crate::oms::{Action, Oms, OmsError};
 use crate::store::StoreError;
 use crate::venue::{Venue, VenueEvent};
-use std::collections::HashMap;
 use thiserror::Error;
 
 /// Why the engine refused a request.
@@ -51,7 +51,7 @@ pub struct Engine<V: Venue, J: Journal> {
     oms: Oms,
     venue: V,
     journal: J,
-    sequences: HashMap<StrategyId, u64>,
+    sequences: FastMap<StrategyId, u64>,
     actions: Vec<Action>,
     events: Vec<VenueEvent>,
     now: Timestamp,
@@ -66,7 +66,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             oms,
             venue,
             journal,
-            sequences: HashMap::new(),
+            sequences: FastMap::default(),
             actions: Vec::new(),
             events: Vec::new(),
             now: Timestamp::default(),

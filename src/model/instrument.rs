@@ -1,7 +1,7 @@
 //! Instruments: what can be traded, in which currency, and in which increments.
 
 use super::ids::{Currency, Symbol};
-use indexmap::IndexMap;
+use crate::collections::FastIndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -174,7 +174,7 @@ pub struct UnknownInstrument(pub Symbol);
 
 /// The set of instruments the engine knows, by symbol.
 #[derive(Debug, Clone, Default)]
-pub struct Instruments(IndexMap<Symbol, Instrument>);
+pub struct Instruments(FastIndexMap<Symbol, Instrument>);
 
 impl Instruments {
     /// An empty set.

@@ -10,6 +10,7 @@ pub mod portfolio;
 
 pub use portfolio::{Booked, Portfolio, PortfolioSummary};
 
+use crate::collections::{FastIndexMap, FastIndexSet, FastMap, FastSet};
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Instrument, Instruments, Modification, Order, OrderError, OrderEvent,
     OrderRequest, OrderStatus, Side, StatusChange, Symbol, Timestamp, UnknownInstrument,
@@ -17,9 +18,8 @@ use crate::model::{
 use crate::store::{Snapshot, WriteBatch};
 use crate::venue::VenueEvent;
 use bracket::SiblingAction;
-use indexmap::{IndexMap, IndexSet};
 use rust_decimal::Decimal;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use thiserror::Error;
 
 /// Why the OMS refused a request or a venue event. Nothing changed when one is returned.
@@ -106,17 +106,17 @@ impl Default for OmsConfig {
 pub struct Oms {
     config: OmsConfig,
     instruments: Instruments,
-    orders: IndexMap<ClientOrderId, Order>,
-    terminal: HashMap<ClientOrderId, Order>,
+    orders: FastIndexMap<ClientOrderId, Order>,
+    terminal: FastMap<ClientOrderId, Order>,
     terminal_order: VecDeque<ClientOrderId>,
-    known: HashSet<ClientOrderId>,
-    accounts: IndexMap<AccountId, Portfolio>,
-    reservations: HashMap<ClientOrderId, (AccountId, Currency, Decimal)>,
-    marks: HashMap<Symbol, Decimal>,
+    known: FastSet<ClientOrderId>,
+    accounts: FastIndexMap<AccountId, Portfolio>,
+    reservations: FastMap<ClientOrderId, (AccountId, Currency, Decimal)>,
+    marks: FastMap<Symbol, Decimal>,
     next_position_id: u64,
     journal: WriteBatch,
-    dirty_orders: IndexSet<ClientOrderId>,
-    dirty_positions: IndexSet<(AccountId, Symbol)>,
+    dirty_orders: FastIndexSet<ClientOrderId>,
+    dirty_positions: FastIndexSet<(AccountId, Symbol)>,
 }
 
 impl Oms {
@@ -126,17 +126,17 @@ impl Oms {
         Self {
             config,
             instruments,
-            orders: IndexMap::new(),
-            terminal: HashMap::new(),
+            orders: FastIndexMap::default(),
+            terminal: FastMap::default(),
             terminal_order: VecDeque::new(),
-            known: HashSet::new(),
-            accounts: IndexMap::new(),
-            reservations: HashMap::new(),
-            marks: HashMap::new(),
+            known: FastSet::default(),
+            accounts: FastIndexMap::default(),
+            reservations: FastMap::default(),
+            marks: FastMap::default(),
             next_position_id: 0,
             journal: WriteBatch::default(),
-            dirty_orders: IndexSet::new(),
-            dirty_positions: IndexSet::new(),
+            dirty_orders: FastIndexSet::default(),
+            dirty_positions: FastIndexSet::default(),
         }
     }
 

@@ -1,9 +1,9 @@
 //! One account's books: cash per currency, open positions, realised P&L, fees, reservations.
 
+use crate::collections::FastIndexMap;
 use crate::model::{
     AccountId, Currency, Fill, Instrument, Position, PositionId, StrategyId, Symbol, Timestamp, Trade, TradeKind,
 };
-use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -55,7 +55,7 @@ pub struct Portfolio {
     realized: BTreeMap<Currency, Decimal>,
     fees: BTreeMap<Currency, Decimal>,
     reserved: BTreeMap<Currency, Decimal>,
-    positions: IndexMap<Symbol, Position>,
+    positions: FastIndexMap<Symbol, Position>,
 }
 
 fn add(map: &mut BTreeMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {

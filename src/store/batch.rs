@@ -1,10 +1,10 @@
 //! One unit of durable change: everything the OMS changed since the last commit.
 
 use super::error::StoreError;
+use crate::collections::FastIndexMap;
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId,
 };
-use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
 /// Everything to commit in one transaction, in the order it happened.
@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
     /// Latest snapshot of each changed order.
-    pub orders: IndexMap<ClientOrderId, Order>,
+    pub orders: FastIndexMap<ClientOrderId, Order>,
     /// Audit trail rows: (order, change).
     pub order_events: Vec<(ClientOrderId, StatusChange)>,
     /// New fills, with the account and strategy of their order.
@@ -23,9 +23,9 @@ pub struct WriteBatch {
     /// New trades (fills as the books see them).
     pub trades: Vec<Trade>,
     /// Latest snapshot of each changed position (open or closed).
-    pub positions: IndexMap<PositionId, Position>,
+    pub positions: FastIndexMap<PositionId, Position>,
     /// Latest cash balance of each changed (account, currency).
-    pub balances: IndexMap<(AccountId, Currency), Decimal>,
+    pub balances: FastIndexMap<(AccountId, Currency), Decimal>,
 }
 
 impl WriteBatch {

@@ -47,6 +47,7 @@ mod fill_model;
 mod matching;
 mod working;
 
+use crate::collections::{FastIndexMap, FastMap};
 use crate::data::MarketEvent;
 use crate::model::calendar::session_end;
 use crate::model::{
@@ -55,10 +56,8 @@ use crate::model::{
 };
 use crate::venue::VenueEvent;
 use fill_model::Budget;
-use indexmap::IndexMap;
 use matching::{Hit, Px};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 use working::Working;
 
 /// Which price a market order submitted after an event fills at.
@@ -157,8 +156,8 @@ struct Pass<'a> {
 #[derive(Debug)]
 pub struct SimVenue {
     config: SimConfig,
-    books: IndexMap<crate::model::Symbol, Book>,
-    slots: HashMap<ClientOrderId, Slot>,
+    books: FastIndexMap<crate::model::Symbol, Book>,
+    slots: FastMap<ClientOrderId, Slot>,
     next_order: u64,
     next_trade: u64,
     open: usize,
@@ -172,7 +171,7 @@ impl SimVenue {
             .iter()
             .map(|i| (i.symbol.clone(), Book { instrument: i.clone(), orders: Vec::new(), dead: 0, last: None }))
             .collect();
-        Self { config, books, slots: HashMap::new(), next_order: 0, next_trade: 0, open: 0 }
+        Self { config, books, slots: FastMap::default(), next_order: 0, next_trade: 0, open: 0 }
     }
 
     /// Accepts an order (venue id `SIM-<n>`) or rejects it (unknown or halted instrument, a

@@ -600,7 +600,7 @@ mod property_tests {
                 }
             }).collect();
             submit_all(&mut v, &list);
-            let mut filled: IndexMap<String, Decimal> = IndexMap::new();
+            let mut filled: indexmap::IndexMap<String, Decimal> = indexmap::IndexMap::new();
             for (i, b) in seq.into_iter().enumerate() {
                 let event = to_bar(i, b);
                 let MarketEvent::Bar(_, ref bar) = event else { unreachable!() };
