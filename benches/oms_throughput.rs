@@ -30,7 +30,8 @@ struct Setup {
 fn engine<J: Journal>(journal: J, journal_on: bool) -> (Engine<SimVenue, J>, Setup) {
     let instrument = Instrument::us_stock("BENCH");
     let instruments: luatrade::model::Instruments = [instrument].into_iter().collect();
-    let mut oms = Oms::new(instruments.clone(), OmsConfig { journal: journal_on, ..OmsConfig::default() });
+    let config = if journal_on { OmsConfig::default() } else { OmsConfig::in_memory_backtest() };
+    let mut oms = Oms::new(instruments.clone(), config);
     let account = AccountId::try_new("bench").expect("id");
     oms.deposit(&account, &Currency::try_new("USD").expect("ccy"), Decimal::new(1_000_000_000, 0));
     let venue = SimVenue::new(SimConfig::default(), instruments);

@@ -51,7 +51,7 @@ pub struct Engine<V: Venue, J: Journal> {
     oms: Oms,
     venue: V,
     journal: J,
-    sequences: FastMap<StrategyId, u64>,
+    sequences: FastMap<StrategyId, (String, u64)>,
     actions: Vec<Action>,
     events: Vec<VenueEvent>,
     now: Timestamp,
@@ -124,7 +124,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// Sets a strategy's intent counter (restored from the store after a restart so that the
     /// same intent re-derives the same client order id).
     pub fn set_sequence(&mut self, strategy: &StrategyId, last_used: u64) {
-        self.sequences.insert(strategy.clone(), last_used);
+        self.sequences.insert(strategy.clone(), (ClientOrderId::prefix_for(strategy), last_used));
     }
 
     /// Accepts an order request: derives its client order id from the strategy's next intent
@@ -135,9 +135,15 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// [`EngineError::Halted`] after a store failure, or the OMS's refusal.
     pub fn submit(&mut self, req: &OrderRequest) -> Result<ClientOrderId, EngineError> {
         self.check_running()?;
-        let seq = self.sequences.entry(req.strategy_id.clone()).or_insert(0);
+        let (prefix, seq) = match self.sequences.get_mut(&req.strategy_id) {
+            Some(entry) => entry,
+            None => self
+                .sequences
+                .entry(req.strategy_id.clone())
+                .or_insert_with(|| (ClientOrderId::prefix_for(&req.strategy_id), 0)),
+        };
         *seq += 1;
-        let cid = ClientOrderId::derive(&req.strategy_id, *seq);
+        let cid = ClientOrderId::derive_from_prefix(prefix, *seq);
         let cid = self.oms.create(cid, req, self.now)?;
         self.actions.push(Action::Submit(cid.clone()));
         Ok(cid)
@@ -216,6 +222,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     }
 
     fn commit(&mut self) -> Result<(), EngineError> {
+        if !self.oms.has_journal() {
+            return Ok(());
+        }
         let batch = self.oms.take_journal();
         if batch.is_empty() {
             return Ok(());

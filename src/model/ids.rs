@@ -143,18 +143,19 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-fn base36(mut n: u64) -> String {
+fn push_base36(out: &mut String, mut n: u64) {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    if n == 0 {
-        return "0".to_owned();
-    }
-    let mut out = Vec::with_capacity(13);
-    while n > 0 {
-        out.push(DIGITS[(n % 36) as usize]);
+    let mut buf = [0u8; 13];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n % 36) as usize];
         n /= 36;
+        if n == 0 {
+            break;
+        }
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    out.extend(buf[i..].iter().map(|b| char::from(*b)));
 }
 
 impl ClientOrderId {
@@ -186,9 +187,25 @@ impl ClientOrderId {
     /// longest result is 12 + 1 + 8 + 1 + 13 = 35 characters.
     #[must_use]
     pub fn derive(strategy: &StrategyId, seq: u64) -> Self {
+        Self::derive_from_prefix(&Self::prefix_for(strategy), seq)
+    }
+
+    /// The `<prefix>-<hash>-` part of [`ClientOrderId::derive`] for a strategy; callers that
+    /// derive many ids compute it once.
+    #[must_use]
+    pub fn prefix_for(strategy: &StrategyId) -> String {
         let prefix: String = strategy.as_str().chars().map(|c| if allowed(c) { c } else { '_' }).take(12).collect();
         let hash = fnv1a(strategy.as_str().as_bytes()) as u32;
-        Self(format!("{prefix}-{hash:08x}-{}", base36(seq)).into())
+        format!("{prefix}-{hash:08x}-")
+    }
+
+    /// [`ClientOrderId::derive`] with the prefix from [`ClientOrderId::prefix_for`].
+    #[must_use]
+    pub fn derive_from_prefix(prefix: &str, seq: u64) -> Self {
+        let mut s = String::with_capacity(prefix.len() + 13);
+        s.push_str(prefix);
+        push_base36(&mut s, seq);
+        Self(s.into())
     }
 
     /// Derives the id of a bracket child from its entry's id (`role` is `sl` or `tp`).
@@ -245,6 +262,19 @@ mod tests {
         assert!(a.as_str().ends_with("-16"), "42 in base 36 is 16: {a}");
         // The derived id passes its own validation.
         assert_eq!(ClientOrderId::try_new(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn base36_digits() {
+        let enc = |n| {
+            let mut s = String::new();
+            push_base36(&mut s, n);
+            s
+        };
+        assert_eq!(enc(0), "0");
+        assert_eq!(enc(35), "z");
+        assert_eq!(enc(36), "10");
+        assert_eq!(enc(u64::MAX), "3w5e11264sgsf");
     }
 
     #[test]

@@ -789,7 +789,8 @@ impl Order {
             avg_px: None,
             fees: Decimal::ZERO,
             trade_ids: Vec::new(),
-            history: Vec::new(),
+            // submit, accept, fill: the common life fits without reallocating
+            history: Vec::with_capacity(4),
             ts_last: ts,
         }
     }
@@ -899,18 +900,10 @@ impl Order {
     /// duplicate trade id, an overfill, or a non-positive fill.
     pub fn apply(&mut self, event: OrderEvent) -> Result<StatusChange, OrderError> {
         let (kind, ts, reason) = match &event {
+            OrderEvent::Filled(f) => return self.apply_fill(f),
             OrderEvent::Submitted { ts } => (OrderEventKind::Submit, *ts, None),
             OrderEvent::Accepted { ts, .. } => (OrderEventKind::Accept, *ts, None),
             OrderEvent::Rejected { reason, ts } => (OrderEventKind::Reject, *ts, Some(reason.clone())),
-            OrderEvent::Filled(f) => {
-                self.check_fill(f)?;
-                let kind = if self.filled_qty + f.qty == self.qty {
-                    OrderEventKind::Fill
-                } else {
-                    OrderEventKind::PartialFill
-                };
-                (kind, f.ts, Some(f.trade_id.as_str().to_owned()))
-            }
             OrderEvent::CancelRequested { reason, ts } => (OrderEventKind::CancelRequest, *ts, Some(reason.clone())),
             OrderEvent::CancelRejected { reason, ts } => {
                 let kind = if self.filled_qty.is_zero() {
@@ -936,14 +929,6 @@ impl Order {
         // Everything is validated: commit.
         match event {
             OrderEvent::Accepted { venue_order_id: Some(id), .. } => self.venue_order_id = Some(id),
-            OrderEvent::Filled(f) => {
-                let new_filled = self.filled_qty + f.qty;
-                let prev_notional = self.avg_px.unwrap_or_default() * self.filled_qty;
-                self.avg_px = Some((prev_notional + f.price * f.qty) / new_filled);
-                self.filled_qty = new_filled;
-                self.fees += f.fee;
-                self.trade_ids.push(f.trade_id);
-            }
             OrderEvent::Modified { change, .. } => {
                 if let Some(q) = change.qty {
                     self.qty = q;
@@ -957,18 +942,47 @@ impl Order {
             }
             _ => {}
         }
+        Ok(self.record(kind, next, ts, reason))
+    }
+
+    /// Applies an execution (the same as `apply(OrderEvent::Filled(..))`, without taking the
+    /// fill by value).
+    ///
+    /// # Errors
+    /// As [`Order::apply`] for fills: a mismatched, non-positive, duplicate or over-filling
+    /// fill, or a status that takes no fill. Nothing changes then.
+    pub fn apply_fill(&mut self, f: &Fill) -> Result<StatusChange, OrderError> {
+        self.check_fill(f)?;
+        let new_filled = self.filled_qty + f.qty;
+        let kind = if new_filled == self.qty { OrderEventKind::Fill } else { OrderEventKind::PartialFill };
+        let next = self.status.on(kind)?;
+        let prev_notional = self.avg_px.unwrap_or_default() * self.filled_qty;
+        self.avg_px = Some((prev_notional + f.price * f.qty) / new_filled);
+        self.filled_qty = new_filled;
+        self.fees += f.fee;
+        self.trade_ids.push(f.trade_id.clone());
+        Ok(self.record(kind, next, f.ts, Some(f.trade_id.as_str().to_owned())))
+    }
+
+    fn record(
+        &mut self,
+        event: OrderEventKind,
+        to: OrderStatus,
+        ts: Timestamp,
+        reason: Option<String>,
+    ) -> StatusChange {
         let change = StatusChange {
             seq: u32::try_from(self.history.len()).unwrap_or(u32::MAX),
-            event: kind,
+            event,
             from: self.status,
-            to: next,
+            to,
             ts,
             reason,
         };
-        self.status = next;
+        self.status = to;
         self.ts_last = ts;
         self.history.push(change.clone());
-        Ok(change)
+        change
     }
 
     fn check_fill(&self, f: &Fill) -> Result<(), OrderError> {

@@ -10,7 +10,7 @@ pub mod portfolio;
 
 pub use portfolio::{Booked, Portfolio, PortfolioSummary};
 
-use crate::collections::{FastIndexMap, FastIndexSet, FastMap, FastSet};
+use crate::collections::{FastIndexMap, FastIndexSet, FastMap};
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Instrument, Instruments, Modification, Order, OrderError, OrderEvent,
     OrderRequest, OrderStatus, Side, StatusChange, Symbol, Timestamp, UnknownInstrument,
@@ -96,8 +96,19 @@ pub struct OmsConfig {
 }
 
 impl Default for OmsConfig {
+    /// Journaling on; 10,000 terminal orders kept for late fills from live venues.
     fn default() -> Self {
         Self { journal: true, terminal_cache: 10_000 }
+    }
+}
+
+impl OmsConfig {
+    /// For in-memory backtests on the simulated venue: nothing to persist, and no late fills
+    /// can arrive (the simulated venue never fills a finished order), so finished orders
+    /// leave memory at once (their last state has already been reported).
+    #[must_use]
+    pub fn in_memory_backtest() -> Self {
+        Self { journal: false, terminal_cache: 0 }
     }
 }
 
@@ -109,7 +120,6 @@ pub struct Oms {
     orders: FastIndexMap<ClientOrderId, Order>,
     terminal: FastMap<ClientOrderId, Order>,
     terminal_order: VecDeque<ClientOrderId>,
-    known: FastSet<ClientOrderId>,
     accounts: FastIndexMap<AccountId, Portfolio>,
     reservations: FastMap<ClientOrderId, (AccountId, Currency, Decimal)>,
     marks: FastMap<Symbol, Decimal>,
@@ -129,7 +139,6 @@ impl Oms {
             orders: FastIndexMap::default(),
             terminal: FastMap::default(),
             terminal_order: VecDeque::new(),
-            known: FastSet::default(),
             accounts: FastIndexMap::default(),
             reservations: FastMap::default(),
             marks: FastMap::default(),
@@ -186,6 +195,13 @@ impl Oms {
         self.marks.get(symbol).copied()
     }
 
+    /// Whether an order with this id is working or recently terminal. Older ids are unique by
+    /// construction (derived from per-strategy sequences restored at start) and by the
+    /// store's primary key; keeping every id ever seen in memory would grow without bound.
+    fn is_known(&self, cid: &ClientOrderId) -> bool {
+        self.orders.contains_key(cid) || self.terminal.contains_key(cid)
+    }
+
     fn instrument(&self, symbol: &Symbol) -> Result<&Instrument, OmsError> {
         Ok(self.instruments.get(symbol)?)
     }
@@ -199,7 +215,7 @@ impl Oms {
     /// A used client order id, an unknown instrument, a request that fails validation, or a
     /// reduce-only order that would not reduce the position.
     pub fn create(&mut self, cid: ClientOrderId, req: &OrderRequest, ts: Timestamp) -> Result<ClientOrderId, OmsError> {
-        if self.known.contains(&cid) {
+        if self.is_known(&cid) {
             return Err(OmsError::DuplicateClientOrderId(cid));
         }
         let instrument = self.instrument(&req.symbol)?;
@@ -220,7 +236,7 @@ impl Oms {
         let mut order = Order::new(cid.clone(), req, ts);
         let children = bracket::children(&order, req);
         for child in &children {
-            if self.known.contains(&child.cid) {
+            if self.is_known(&child.cid) {
                 return Err(OmsError::DuplicateClientOrderId(child.cid.clone()));
             }
         }
@@ -231,7 +247,6 @@ impl Oms {
         self.portfolio_entry(&req.account);
         for o in std::iter::once(order).chain(children) {
             let id = o.cid.clone();
-            self.known.insert(id.clone());
             self.orders.insert(id.clone(), o);
             self.touch(&id, None);
             self.update_reservation(&id);
@@ -250,14 +265,13 @@ impl Oms {
         reason: &str,
         ts: Timestamp,
     ) -> Result<(), OmsError> {
-        if self.known.contains(&cid) {
+        if self.is_known(&cid) {
             return Err(OmsError::DuplicateClientOrderId(cid));
         }
         let mut order = Order::new(cid.clone(), req, ts);
         let change = order
             .apply(OrderEvent::Rejected { reason: reason.to_owned(), ts })
             .map_err(|e| OmsError::order(&cid, e))?;
-        self.known.insert(cid.clone());
         self.orders.insert(cid.clone(), order);
         self.touch(&cid, Some(change));
         self.retire(&cid);
@@ -376,12 +390,24 @@ impl Oms {
 
     /// Marks every position in `symbol` to `price`.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) {
-        self.marks.insert(symbol.clone(), price);
+        match self.marks.get_mut(symbol) {
+            Some(m) => *m = price,
+            None => {
+                self.marks.insert(symbol.clone(), price);
+            }
+        }
         for p in self.accounts.values_mut() {
             if p.mark(symbol, price, ts).is_some() && self.config.journal {
                 self.dirty_positions.insert((p.account().clone(), symbol.clone()));
             }
         }
+    }
+
+    /// Whether anything is waiting in the journal (always false when journaling is off).
+    #[must_use]
+    pub fn has_journal(&self) -> bool {
+        self.config.journal
+            && !(self.dirty_orders.is_empty() && self.dirty_positions.is_empty() && self.journal.is_empty())
     }
 
     /// Takes everything changed since the last call, for the store to commit in one
@@ -414,7 +440,6 @@ impl Oms {
         for o in snapshot.open_orders {
             let cid = o.cid.clone();
             self.portfolio_entry(&o.account.clone());
-            self.known.insert(cid.clone());
             self.orders.insert(cid.clone(), o);
             self.update_reservation(&cid);
         }
@@ -433,24 +458,48 @@ impl Oms {
             None => self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?,
         };
         let change = order.apply(event).map_err(|e| OmsError::order(cid, e))?;
+        // Only a fill, a modification or the end of the order changes what it reserves.
+        let reservation_changes = matches!(
+            change.event,
+            crate::model::OrderEventKind::Fill
+                | crate::model::OrderEventKind::PartialFill
+                | crate::model::OrderEventKind::Modify
+        ) || change.to.is_terminal();
         self.touch(cid, Some(change));
-        self.update_reservation(cid);
+        if reservation_changes {
+            self.update_reservation(cid);
+        }
         Ok(())
     }
 
     fn apply_fill(&mut self, fill: Fill, actions: &mut Vec<Action>) -> Result<(), OmsError> {
-        let cid = fill.cid.clone();
-        let ts = fill.ts;
-        self.apply_event(&cid, OrderEvent::Filled(fill.clone()))?;
-        let order = self.order(&cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
-        let (account, strategy, liquidation) = (order.account.clone(), order.strategy_id.clone(), false);
-        let instrument = self.instruments.get(&fill.symbol)?.clone();
-        let mut next_id = self.next_position_id;
-        let booked =
-            self.portfolio_entry(&account).apply_fill(&fill, &instrument, &strategy, &mut next_id, liquidation);
-        self.next_position_id = next_id;
-        self.marks.insert(fill.symbol.clone(), fill.price);
-        if self.config.journal {
+        let cid = &fill.cid;
+        let order = match self.orders.get_mut(cid) {
+            Some(o) => o,
+            None => self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?,
+        };
+        let change = order.apply_fill(&fill).map_err(|e| OmsError::order(cid, e))?;
+        self.touch(cid, Some(change));
+        self.update_reservation(cid);
+        // Disjoint borrows: the order (read), the instrument (read), its account (write).
+        let order = self
+            .orders
+            .get(cid)
+            .or_else(|| self.terminal.get(cid))
+            .ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
+        let instrument = self.instruments.get(&fill.symbol)?;
+        let portfolio = self.accounts.get_mut(&order.account).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
+        let rows = self.config.journal;
+        let booked = portfolio.apply_fill(&fill, instrument, &mut self.next_position_id, false, rows);
+        match self.marks.get_mut(&fill.symbol) {
+            Some(m) => *m = fill.price,
+            None => {
+                self.marks.insert(fill.symbol.clone(), fill.price);
+            }
+        }
+        if rows {
+            let account = &order.account;
+            self.journal.trades.push(booked.trade(&fill, &order.strategy_id, account));
             for p in booked.positions {
                 self.dirty_positions.shift_remove(&(account.clone(), p.symbol.clone()));
                 self.journal.positions.insert(p.id, p);
@@ -458,7 +507,10 @@ impl Oms {
             for (ccy, cash) in booked.balances {
                 self.journal.balances.insert((account.clone(), ccy), cash);
             }
-            self.journal.trades.push(booked.trade);
+        }
+        let ts = fill.ts;
+        let cid = fill.cid.clone();
+        if rows {
             self.journal.fills.push(fill);
         }
         self.after_change(&cid, actions, ts);
@@ -586,20 +638,19 @@ impl Oms {
 
     /// Moves a terminal order from the working book to the bounded recent cache.
     fn retire(&mut self, cid: &ClientOrderId) {
-        if let Some(o) = self.orders.shift_remove(cid) {
-            self.terminal.insert(cid.clone(), o);
-            self.terminal_order.push_back(cid.clone());
-            while self.terminal_order.len() > self.config.terminal_cache {
-                if let Some(old) = self.terminal_order.pop_front() {
-                    // Keep it until its last snapshot is journaled.
-                    if self.dirty_orders.contains(&old) {
-                        if let Some(o) = self.terminal.remove(&old) {
-                            self.journal.orders.insert(old.clone(), o);
-                        }
-                        self.dirty_orders.shift_remove(&old);
-                    } else {
-                        self.terminal.remove(&old);
-                    }
+        let Some((key, o)) = self.orders.shift_remove_entry(cid) else { return };
+        if self.config.terminal_cache == 0 && !self.dirty_orders.contains(cid) {
+            return; // nothing keeps it: dropped now
+        }
+        self.terminal_order.push_back(key.clone());
+        self.terminal.insert(key, o);
+        while self.terminal_order.len() > self.config.terminal_cache {
+            let Some(old) = self.terminal_order.pop_front() else { break };
+            let evicted = self.terminal.remove(&old);
+            // An order whose last change is not yet journaled goes to the journal now.
+            if self.dirty_orders.shift_remove(&old) {
+                if let Some(o) = evicted {
+                    self.journal.orders.insert(old, o);
                 }
             }
         }

@@ -4,6 +4,29 @@ use crate::collections::FastIndexMap;
 use crate::model::{
     AccountId, Currency, Fill, Instrument, Position, PositionId, StrategyId, Symbol, Timestamp, Trade, TradeKind,
 };
+
+impl Booked {
+    /// The fill as a trade row, linked to its order, strategy and position(s).
+    #[must_use]
+    pub fn trade(&self, fill: &Fill, strategy_id: &StrategyId, account: &AccountId) -> Trade {
+        Trade {
+            trade_id: fill.trade_id.clone(),
+            cid: fill.cid.clone(),
+            strategy_id: strategy_id.clone(),
+            account: account.clone(),
+            symbol: fill.symbol.clone(),
+            side: fill.side,
+            qty: fill.qty,
+            price: fill.price,
+            fee: fill.fee,
+            kind: self.kind,
+            position_id: self.position_id,
+            opened_position_id: self.opened_position_id,
+            realized_pnl: self.realized_pnl,
+            ts: fill.ts,
+        }
+    }
+}
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -11,11 +34,19 @@ use std::collections::BTreeMap;
 /// What booking one fill changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Booked {
-    /// The fill as a trade, linked to its position(s).
-    pub trade: Trade,
-    /// Positions whose rows changed: the one the fill touched, and for a reversal the new one.
+    /// What the fill did to the position.
+    pub kind: TradeKind,
+    /// Gross P&L the fill realised.
+    pub realized_pnl: Decimal,
+    /// The position it changed (for a reversal: the one it closed).
+    pub position_id: PositionId,
+    /// For a reversal: the position it opened.
+    pub opened_position_id: Option<PositionId>,
+    /// Positions whose rows changed: the one the fill touched, and for a reversal the new one
+    /// (empty unless rows were asked for).
     pub positions: Vec<Position>,
-    /// The cash balances that changed, with their new values.
+    /// The cash balances that changed, with their new values (empty unless rows were asked
+    /// for).
     pub balances: Vec<(Currency, Decimal)>,
 }
 
@@ -155,23 +186,31 @@ impl Portfolio {
     /// Books a fill: moves cash, nets the position (splitting a reversal into a close and a
     /// new position), and returns the trade and changed rows.
     ///
-    /// `next_id` hands out position ids; `liquidation` marks a close by the kill switch.
+    /// `next_id` hands out position ids; `liquidation` marks a close by the kill switch;
+    /// `rows` asks for snapshots of the changed positions and balances (for the journal).
     pub fn apply_fill(
         &mut self,
         fill: &Fill,
         instrument: &Instrument,
-        strategy_id: &StrategyId,
         next_id: &mut u64,
         liquidation: bool,
+        rows: bool,
     ) -> Booked {
         let quote = &instrument.quote;
-        let mut balances = Vec::with_capacity(2);
+        let mut balances = Vec::new();
         let cash_delta = -fill.side.sign() * fill.qty * fill.price;
         if fill.fee_currency == *quote {
-            balances.push((quote.clone(), add(&mut self.cash, quote, cash_delta - fill.fee)));
+            let cash = add(&mut self.cash, quote, cash_delta - fill.fee);
+            if rows {
+                balances.push((quote.clone(), cash));
+            }
         } else {
-            balances.push((quote.clone(), add(&mut self.cash, quote, cash_delta)));
-            balances.push((fill.fee_currency.clone(), add(&mut self.cash, &fill.fee_currency, -fill.fee)));
+            let cash = add(&mut self.cash, quote, cash_delta);
+            let fee_cash = add(&mut self.cash, &fill.fee_currency, -fill.fee);
+            if rows {
+                balances.push((quote.clone(), cash));
+                balances.push((fill.fee_currency.clone(), fee_cash));
+            }
         }
         add(&mut self.fees, &fill.fee_currency, fill.fee);
 
@@ -179,7 +218,7 @@ impl Portfolio {
             *next_id += 1;
             PositionId(*next_id)
         };
-        let account = self.account().clone();
+        let account = self.account.as_ref().expect("portfolio built with an account");
         let open_new = |id, qty, fee| {
             Position::open(
                 id,
@@ -193,52 +232,46 @@ impl Portfolio {
                 fill.ts,
             )
         };
-        let (kind, realized, position_id, opened, positions) = match self.positions.get_mut(&fill.symbol) {
+        let mut positions = Vec::new();
+        let mut keep = |p: &Position| {
+            if rows {
+                positions.push(p.clone());
+            }
+        };
+        let (kind, realized, position_id, opened) = match self.positions.get_mut(&fill.symbol) {
             None => {
                 let p = open_new(new_id(), fill.qty, fill.fee);
                 let id = p.id;
-                self.positions.insert(fill.symbol.clone(), p.clone());
-                (TradeKind::Entry, Decimal::ZERO, id, None, vec![p])
+                keep(&p);
+                self.positions.insert(fill.symbol.clone(), p);
+                (TradeKind::Entry, Decimal::ZERO, id, None)
             }
             Some(p) => {
                 let closing = p.closing_part(fill.side, fill.qty);
                 if closing.is_zero() || closing == fill.qty {
                     let a = p.apply(fill.side, fill.qty, fill.price, fill.fee, fill.ts, liquidation);
-                    let snapshot = p.clone();
-                    if !snapshot.is_open() {
+                    keep(p);
+                    let (id, open) = (p.id, p.is_open());
+                    if !open {
                         self.positions.shift_remove(&fill.symbol);
                     }
-                    (a.kind, a.realized, snapshot.id, None, vec![snapshot])
+                    (a.kind, a.realized, id, None)
                 } else {
                     // Through zero: close this one with its share of the fee, open the rest.
                     let close_fee = fill.fee * closing / fill.qty;
                     let a = p.apply(fill.side, closing, fill.price, close_fee, fill.ts, liquidation);
-                    let closed = p.clone();
+                    keep(p);
+                    let closed_id = p.id;
                     let opened = open_new(new_id(), fill.qty - closing, fill.fee - close_fee);
                     let opened_id = opened.id;
-                    self.positions.insert(fill.symbol.clone(), opened.clone());
-                    (TradeKind::Reversal, a.realized, closed.id, Some(opened_id), vec![closed, opened])
+                    keep(&opened);
+                    *p = opened;
+                    (TradeKind::Reversal, a.realized, closed_id, Some(opened_id))
                 }
             }
         };
         add(&mut self.realized, quote, realized);
-        let trade = Trade {
-            trade_id: fill.trade_id.clone(),
-            cid: fill.cid.clone(),
-            strategy_id: strategy_id.clone(),
-            account: self.account().clone(),
-            symbol: fill.symbol.clone(),
-            side: fill.side,
-            qty: fill.qty,
-            price: fill.price,
-            fee: fill.fee,
-            kind,
-            position_id,
-            opened_position_id: opened,
-            realized_pnl: realized,
-            ts: fill.ts,
-        };
-        Booked { trade, positions, balances }
+        Booked { kind, realized_pnl: realized, position_id, opened_position_id: opened, positions, balances }
     }
 
     /// Realised P&L (gross) in `ccy` since start.
@@ -336,20 +369,20 @@ mod tests {
             ts: Timestamp(i64::from(n)),
         }
     }
-    fn book() -> (Portfolio, u64, StrategyId) {
+    fn book() -> (Portfolio, u64) {
         let mut p = Portfolio::new(AccountId::try_new("main").unwrap());
         p.deposit(&usd(), dec!(10000));
-        (p, 0, StrategyId::try_new("s").unwrap())
+        (p, 0)
     }
 
     #[test]
     fn reversal_closes_and_reopens_with_split_fee() {
-        let (mut p, mut id, s) = book();
-        p.apply_fill(&fill(1, Side::Buy, dec!(10), dec!(100), dec!(1)), &inst(), &s, &mut id, false);
-        let b = p.apply_fill(&fill(2, Side::Sell, dec!(15), dec!(110), dec!(3)), &inst(), &s, &mut id, false);
-        assert_eq!(b.trade.kind, TradeKind::Reversal);
-        assert_eq!(b.trade.realized_pnl, dec!(100)); // (110-100)*10
-        assert_eq!((b.trade.position_id, b.trade.opened_position_id), (PositionId(1), Some(PositionId(2))));
+        let (mut p, mut id) = book();
+        p.apply_fill(&fill(1, Side::Buy, dec!(10), dec!(100), dec!(1)), &inst(), &mut id, false, true);
+        let b = p.apply_fill(&fill(2, Side::Sell, dec!(15), dec!(110), dec!(3)), &inst(), &mut id, false, true);
+        assert_eq!(b.kind, TradeKind::Reversal);
+        assert_eq!(b.realized_pnl, dec!(100)); // (110-100)*10
+        assert_eq!((b.position_id, b.opened_position_id), (PositionId(1), Some(PositionId(2))));
         assert_eq!(b.positions[0].status(), PositionStatus::Closed);
         assert_eq!(b.positions[0].fees(), dec!(3)); // 1 at entry + 2 of the 3
         assert_eq!(b.positions[1].qty(), dec!(-5));
@@ -367,10 +400,10 @@ mod tests {
 
     #[test]
     fn exit_removes_the_open_position_and_buying_power_nets_reservations() {
-        let (mut p, mut id, s) = book();
-        p.apply_fill(&fill(1, Side::Buy, dec!(10), dec!(100), dec!(0)), &inst(), &s, &mut id, false);
-        let b = p.apply_fill(&fill(2, Side::Sell, dec!(10), dec!(90), dec!(0)), &inst(), &s, &mut id, false);
-        assert_eq!(b.trade.kind, TradeKind::Exit);
+        let (mut p, mut id) = book();
+        p.apply_fill(&fill(1, Side::Buy, dec!(10), dec!(100), dec!(0)), &inst(), &mut id, false, true);
+        let b = p.apply_fill(&fill(2, Side::Sell, dec!(10), dec!(90), dec!(0)), &inst(), &mut id, false, true);
+        assert_eq!(b.kind, TradeKind::Exit);
         assert!(p.position(&Symbol::try_new("AAPL").unwrap()).is_none());
         assert_eq!(p.realized_pnl(&usd()), dec!(-100));
         p.reserve(&usd(), dec!(2500));
@@ -379,10 +412,10 @@ mod tests {
 
     #[test]
     fn fee_in_another_currency_is_paid_from_that_balance() {
-        let (mut p, mut id, s) = book();
+        let (mut p, mut id) = book();
         let mut f = fill(1, Side::Buy, dec!(1), dec!(100), dec!(0.5));
         f.fee_currency = Currency::try_new("BNB").unwrap();
-        let b = p.apply_fill(&f, &inst(), &s, &mut id, false);
+        let b = p.apply_fill(&f, &inst(), &mut id, false, true);
         assert_eq!(b.balances.len(), 2);
         assert_eq!(p.cash(&usd()), dec!(9900));
         assert_eq!(p.cash(&Currency::try_new("BNB").unwrap()), dec!(-0.5));
@@ -400,15 +433,15 @@ mod tests {
         proptest! {
             #[test]
             fn prop_position_qty_is_signed_sum_and_equity_is_conserved(seq in fills(), mark_cents in 100u32..20000) {
-                let (mut p, mut id, s) = book();
+                let (mut p, mut id) = book();
                 let sym = Symbol::try_new("AAPL").unwrap();
                 let mut signed = Decimal::ZERO;
                 let mut realized_from_trades = Decimal::ZERO;
                 for (n, (buy, q, px, fee)) in seq.into_iter().enumerate() {
                     let side = if buy { Side::Buy } else { Side::Sell };
                     let f = fill(n as u32, side, Decimal::from(q), Decimal::new(i64::from(px), 2), Decimal::new(i64::from(fee), 2));
-                    let b = p.apply_fill(&f, &inst(), &s, &mut id, false);
-                    realized_from_trades += b.trade.realized_pnl;
+                    let b = p.apply_fill(&f, &inst(), &mut id, false, true);
+                    realized_from_trades += b.realized_pnl;
                     signed += side.sign() * Decimal::from(q);
                     prop_assert_eq!(p.qty(&sym), signed);
                 }

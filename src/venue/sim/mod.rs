@@ -102,18 +102,14 @@ impl Default for SimConfig {
     }
 }
 
-/// Where a client order id stands at this venue (lookups only; never iterated).
+/// Where a working order sits at this venue: in the book at index `book`, with arrival
+/// sequence `seq` (books are sorted by it). Lookups only; never iterated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    /// Working: in the book at index `book`, with arrival sequence `seq` (books are sorted by it).
-    Working {
-        /// Index of the symbol's book.
-        book: usize,
-        /// Arrival sequence number.
-        seq: u64,
-    },
-    /// Filled, cancelled or expired.
-    Done,
+struct Slot {
+    /// Index of the symbol's book.
+    book: usize,
+    /// Arrival sequence number.
+    seq: u64,
 }
 
 /// The last event seen on a symbol, for [`FillAt::Close`].
@@ -151,8 +147,9 @@ struct Pass<'a> {
 /// The built-in simulated exchange.
 ///
 /// Working orders are indexed by symbol, so an event touches only its symbol's orders.
-/// Finished client order ids are remembered (so a late cancel is answered "order is not
-/// working"); that costs one map entry per order ever submitted.
+/// Only working orders are remembered: like a real exchange, a cancel or modify for an
+/// order that has finished (or never existed) is answered "unknown order", and memory stays
+/// bounded by the working orders however long the venue runs.
 #[derive(Debug)]
 pub struct SimVenue {
     config: SimConfig,
@@ -174,8 +171,8 @@ impl SimVenue {
         Self { config, books, slots: FastMap::default(), next_order: 0, next_trade: 0, open: 0 }
     }
 
-    /// Accepts an order (venue id `SIM-<n>`) or rejects it (unknown or halted instrument, a
-    /// client order id this venue has seen before, nothing to fill, missing price). With [`FillAt::Close`], zero
+    /// Accepts an order (venue id `SIM-<n>`) or rejects it (unknown or halted instrument, the
+    /// client order id of a working order, nothing to fill, missing price). With [`FillAt::Close`], zero
     /// latency and a last price known, a market order fills at once at that price.
     pub fn submit(&mut self, order: &Order, ts: Timestamp, out: &mut Vec<VenueEvent>) {
         let reject = |reason: &str, out: &mut Vec<VenueEvent>| {
@@ -200,7 +197,7 @@ impl SimVenue {
             Err(reason) => return reject(reason, out),
         };
         self.next_order += 1;
-        let Ok(venue_order_id) = VenueOrderId::try_new(format!("SIM-{}", self.next_order)) else {
+        let Ok(venue_order_id) = VenueOrderId::try_new(numbered("SIM-", self.next_order)) else {
             return reject("venue order id", out);
         };
         out.push(VenueEvent::Accepted { cid: order.cid.clone(), venue_order_id, ts });
@@ -225,11 +222,9 @@ impl SimVenue {
             last.budget = pass.budget;
         }
         if w.live {
-            self.slots.insert(w.cid.clone(), Slot::Working { book: book_idx, seq: w.seq });
+            self.slots.insert(w.cid.clone(), Slot { book: book_idx, seq: w.seq });
             book.orders.push(w);
             self.open += 1;
-        } else {
-            self.slots.insert(w.cid, Slot::Done);
         }
     }
 
@@ -276,9 +271,7 @@ impl SimVenue {
                 pass.on_event(w, event);
                 if !w.live {
                     finished += 1;
-                    if let Some(slot) = slots.get_mut(&w.cid) {
-                        *slot = Slot::Done;
-                    }
+                    slots.remove(&w.cid);
                 }
             }
             w.live
@@ -300,11 +293,7 @@ impl SimVenue {
     }
 
     fn working_mut(&mut self, cid: &ClientOrderId) -> Result<(&mut Working, &Instrument), &'static str> {
-        let (idx, seq) = match self.slots.get(cid) {
-            None => return Err("unknown order"),
-            Some(Slot::Done) => return Err("order is not working"),
-            Some(Slot::Working { book, seq }) => (*book, *seq),
-        };
+        let Some(&Slot { book: idx, seq }) = self.slots.get(cid) else { return Err("unknown order") };
         let (_, book) = self.books.get_index_mut(idx).ok_or("unknown order")?;
         let pos = book.orders.binary_search_by_key(&seq, |w| w.seq).map_err(|_| "order is not working")?;
         match book.orders.get_mut(pos) {
@@ -315,8 +304,7 @@ impl SimVenue {
 
     /// Marks a no-longer-live order done; compacts its book once dead entries dominate.
     fn retire(&mut self, cid: &ClientOrderId) {
-        let Some(slot) = self.slots.get_mut(cid) else { return };
-        if let Slot::Working { book: idx, .. } = std::mem::replace(slot, Slot::Done) {
+        if let Some(Slot { book: idx, .. }) = self.slots.remove(cid) {
             self.open = self.open.saturating_sub(1);
             if let Some((_, book)) = self.books.get_index_mut(idx) {
                 book.dead += 1;
@@ -327,6 +315,25 @@ impl SimVenue {
             }
         }
     }
+}
+
+/// `prefix` followed by `n` in decimal (ids are made for every order and fill, so without
+/// the formatting machinery).
+fn numbered(prefix: &str, mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut s = String::with_capacity(prefix.len() + digits.len() - i);
+    s.push_str(prefix);
+    s.extend(digits[i..].iter().map(|d| char::from(*d)));
+    s
 }
 
 impl Pass<'_> {
@@ -389,7 +396,7 @@ impl Pass<'_> {
             return;
         }
         *self.next_trade += 1;
-        let Ok(trade_id) = TradeId::try_new(format!("SIM-T{}", self.next_trade)) else { return };
+        let Ok(trade_id) = TradeId::try_new(numbered("SIM-T", *self.next_trade)) else { return };
         let fee = fees::fee(price, qty, hit.liquidity, self.config.maker_fee_bps, self.config.taker_fee_bps);
         self.budget.take(w.side, qty);
         w.filled += qty;
@@ -410,3 +417,13 @@ impl Pass<'_> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn numbered_ids() {
+        assert_eq!(super::numbered("SIM-", 0), "SIM-0");
+        assert_eq!(super::numbered("SIM-T", 1_234_567), "SIM-T1234567");
+        assert_eq!(super::numbered("", u64::MAX), u64::MAX.to_string());
+    }
+}

@@ -497,12 +497,12 @@ fn cancel_and_modify_answers() {
         out,
         vec![
             VenueEvent::Modified { cid: cid("l"), change: up, ts: at(61) },
-            mrej("m", "order is not working"),
+            mrej("m", "unknown order"), // filled: like an exchange, finished orders are unknown
             mrej("zz", "unknown order"),
-            rej("m", "order is not working", 62),
+            rej("m", "unknown order", 62),
             rej("zz", "unknown order", 62),
             VenueEvent::Cancelled { cid: cid("l"), reason: "cancelled on request".to_owned(), ts: at(62) },
-            rej("l", "order is not working", 63),
+            rej("l", "unknown order", 63),
         ]
     );
     assert_eq!(v.open_order_count(), 0);
