@@ -41,9 +41,22 @@ pub enum IdError {
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(Arc<str>);
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                // Clones share their text: most comparisons end at the pointer.
+                Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state); // by text, as equality
+            }
+        }
 
         impl $name {
             /// Builds the id from text; empty text is refused.
@@ -125,9 +138,22 @@ pub const CLIENT_ORDER_ID_MAX: usize = 36;
 /// At most 36 characters of `[A-Za-z0-9_-]`. Derived deterministically from the strategy and
 /// its intent sequence number (see [`ClientOrderId::derive`]) so that a restart re-derives the
 /// same id for the same intent, and a resubmission after a timeout is recognised by the venue.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ClientOrderId(Arc<str>);
+
+impl PartialEq for ClientOrderId {
+    fn eq(&self, other: &Self) -> bool {
+        // Clones share their text: most comparisons end at the pointer.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl std::hash::Hash for ClientOrderId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state); // by text, as equality
+    }
+}
 
 fn allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
@@ -262,6 +288,17 @@ mod tests {
         assert!(a.as_str().ends_with("-16"), "42 in base 36 is 16: {a}");
         // The derived id passes its own validation.
         assert_eq!(ClientOrderId::try_new(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn equality_is_by_text_not_by_allocation() {
+        let a = Symbol::try_new("AAPL").unwrap();
+        assert_eq!(a, a.clone());
+        assert_eq!(a, Symbol::try_new("AAPL").unwrap());
+        assert_ne!(a, Symbol::try_new("MSFT").unwrap());
+        let c = ClientOrderId::try_new("x-1").unwrap();
+        assert_eq!(c, ClientOrderId::try_new(String::from("x-1")).unwrap());
+        assert_ne!(c, ClientOrderId::try_new("x-2").unwrap());
     }
 
     #[test]
