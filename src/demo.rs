@@ -33,8 +33,11 @@ pub struct DemoArgs {
     /// `stock` (cent tick, whole shares) or `crypto` (cent tick, 0.0001 lots).
     #[arg(long, default_value = "stock")]
     pub asset_class: String,
-    /// Database URL (`sqlite://PATH`, `postgres://…`) or `none` for in-memory only.
-    #[arg(long, default_value = "sqlite://out/demo.db")]
+    /// Database URL (`sqlite://PATH`, `postgres://…`) or `none` for in-memory only. The
+    /// default keeps SQLite's WAL with `synchronous=normal`: every commit survives a crash of
+    /// the process (what this simulation needs); `synchronous=full` (the store's default for
+    /// real money) also survives power loss, at one fsync per commit.
+    #[arg(long, default_value = "sqlite://out/demo.db?synchronous=normal")]
     pub db: String,
     /// Starting cash in USD.
     #[arg(long, default_value = "100000")]
