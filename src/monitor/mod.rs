@@ -1,0 +1,1 @@
+//! Per-position protective monitors (placeholder).

@@ -1,0 +1,1 @@
+//! Pre-trade risk: checks, trading state, limits, alerts (placeholder).
