@@ -6,8 +6,10 @@
 //! to a venue or a database itself.
 
 pub mod bracket;
+pub mod open;
 pub mod portfolio;
 
+pub use open::OpenCounts;
 pub use portfolio::{Booked, Portfolio, PortfolioSummary};
 
 use crate::collections::{FastIndexMap, FastIndexSet, FastMap};
@@ -127,6 +129,7 @@ pub struct Oms {
     journal: WriteBatch,
     dirty_orders: FastIndexSet<ClientOrderId>,
     dirty_positions: FastIndexSet<(AccountId, Symbol)>,
+    open: OpenCounts,
 }
 
 impl Oms {
@@ -146,6 +149,7 @@ impl Oms {
             journal: WriteBatch::default(),
             dirty_orders: FastIndexSet::default(),
             dirty_positions: FastIndexSet::default(),
+            open: OpenCounts::default(),
         }
     }
 
@@ -187,6 +191,12 @@ impl Oms {
     /// Orders that are not terminal, oldest first.
     pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
         self.orders.values()
+    }
+
+    /// Running counts of working orders (O(1) reads for pre-trade checks).
+    #[must_use]
+    pub fn open_counts(&self) -> &OpenCounts {
+        &self.open
     }
 
     /// The last price seen for a symbol.
@@ -247,6 +257,7 @@ impl Oms {
         self.portfolio_entry(&req.account);
         for o in std::iter::once(order).chain(children) {
             let id = o.cid.clone();
+            self.open.add(&o);
             self.orders.insert(id.clone(), o);
             self.touch(&id, None);
             self.update_reservation(&id);
@@ -440,6 +451,7 @@ impl Oms {
         for o in snapshot.open_orders {
             let cid = o.cid.clone();
             self.portfolio_entry(&o.account.clone());
+            self.open.add(&o);
             self.orders.insert(cid.clone(), o);
             self.update_reservation(&cid);
         }
@@ -453,11 +465,17 @@ impl Oms {
     // ----- internals -------------------------------------------------------------------
 
     fn apply_event(&mut self, cid: &ClientOrderId, event: OrderEvent) -> Result<(), OmsError> {
-        let order = match self.orders.get_mut(cid) {
-            Some(o) => o,
-            None => self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?,
+        let (order, working) = match self.orders.get_mut(cid) {
+            Some(o) => (o, true),
+            None => (self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?, false),
         };
+        let before = OpenCounts::contribution(order);
         let change = order.apply(event).map_err(|e| OmsError::order(cid, e))?;
+        if working && !change.to.is_terminal() {
+            self.open.update(order, before);
+        } else if working {
+            self.open.remove(order, before);
+        }
         // Only a fill, a modification or the end of the order changes what it reserves.
         let reservation_changes = matches!(
             change.event,
@@ -474,11 +492,17 @@ impl Oms {
 
     fn apply_fill(&mut self, fill: Fill, actions: &mut Vec<Action>) -> Result<(), OmsError> {
         let cid = &fill.cid;
-        let order = match self.orders.get_mut(cid) {
-            Some(o) => o,
-            None => self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?,
+        let (order, working) = match self.orders.get_mut(cid) {
+            Some(o) => (o, true),
+            None => (self.terminal.get_mut(cid).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?, false),
         };
+        let before = OpenCounts::contribution(order);
         let change = order.apply_fill(&fill).map_err(|e| OmsError::order(cid, e))?;
+        if working && !change.to.is_terminal() {
+            self.open.update(order, before);
+        } else if working {
+            self.open.remove(order, before);
+        }
         self.touch(cid, Some(change));
         self.update_reservation(cid);
         // Disjoint borrows: the order (read), the instrument (read), its account (write).

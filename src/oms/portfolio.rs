@@ -87,6 +87,11 @@ pub struct Portfolio {
     fees: BTreeMap<Currency, Decimal>,
     reserved: BTreeMap<Currency, Decimal>,
     positions: FastIndexMap<Symbol, Position>,
+    /// Σ market value of open positions per quote currency, kept up to date on every mark
+    /// and fill so equity and exposure are O(1) on the pre-trade path.
+    market_value: BTreeMap<Currency, Decimal>,
+    /// Σ |market value| per quote currency, kept likewise.
+    gross: BTreeMap<Currency, Decimal>,
 }
 
 fn add(map: &mut BTreeMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
@@ -129,7 +134,16 @@ impl Portfolio {
 
     /// Restores an open position after a restart.
     pub fn restore_position(&mut self, position: Position) {
+        self.track_exposure(&position.currency, Decimal::ZERO, position.market_value());
         self.positions.insert(position.symbol.clone(), position);
+    }
+
+    /// Moves the running exposure sums from a position's old market value to its new one.
+    fn track_exposure(&mut self, ccy: &Currency, old_mv: Decimal, new_mv: Decimal) {
+        if old_mv != new_mv {
+            add(&mut self.market_value, ccy, new_mv - old_mv);
+            add(&mut self.gross, ccy, new_mv.abs() - old_mv.abs());
+        }
     }
 
     /// Cash in `ccy`.
@@ -179,8 +193,11 @@ impl Portfolio {
     /// Marks the open position in `symbol` to `price`; returns it when one exists.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) -> Option<&Position> {
         let p = self.positions.get_mut(symbol)?;
+        let old = p.market_value();
         p.mark_to(price, ts);
-        Some(p)
+        let (new, ccy) = (p.market_value(), p.currency.clone());
+        self.track_exposure(&ccy, old, new);
+        self.positions.get(symbol)
     }
 
     /// Books a fill: moves cash, nets the position (splitting a reversal into a close and a
@@ -213,6 +230,7 @@ impl Portfolio {
             }
         }
         add(&mut self.fees, &fill.fee_currency, fill.fee);
+        let old_mv = self.positions.get(&fill.symbol).map_or(Decimal::ZERO, Position::market_value);
 
         let mut new_id = || {
             *next_id += 1;
@@ -271,6 +289,8 @@ impl Portfolio {
             }
         };
         add(&mut self.realized, quote, realized);
+        let new_mv = self.positions.get(&fill.symbol).map_or(Decimal::ZERO, Position::market_value);
+        self.track_exposure(quote, old_mv, new_mv);
         Booked { kind, realized_pnl: realized, position_id, opened_position_id: opened, positions, balances }
     }
 
@@ -302,22 +322,22 @@ impl Portfolio {
         self.in_ccy(ccy).map(Position::unrealized_pnl).sum()
     }
 
-    /// Cash plus the market value of positions quoted in `ccy`.
+    /// Cash plus the market value of positions quoted in `ccy`. O(1).
     #[must_use]
     pub fn equity(&self, ccy: &Currency) -> Decimal {
-        self.cash(ccy) + self.in_ccy(ccy).map(Position::market_value).sum::<Decimal>()
+        self.cash(ccy) + self.net_exposure(ccy)
     }
 
-    /// Σ |market value| of positions quoted in `ccy`.
+    /// Σ |market value| of positions quoted in `ccy`. O(1).
     #[must_use]
     pub fn gross_exposure(&self, ccy: &Currency) -> Decimal {
-        self.in_ccy(ccy).map(|p| p.market_value().abs()).sum()
+        get(&self.gross, ccy)
     }
 
-    /// Σ market value (signed) of positions quoted in `ccy`.
+    /// Σ market value (signed) of positions quoted in `ccy`. O(1).
     #[must_use]
     pub fn net_exposure(&self, ccy: &Currency) -> Decimal {
-        self.in_ccy(ccy).map(Position::market_value).sum()
+        get(&self.market_value, ccy)
     }
 
     /// Cash in `ccy` not reserved by open orders (a cash account: no margin).
@@ -449,6 +469,12 @@ mod tests {
                 p.mark(&sym, mark, Timestamp(1_000));
                 let ccy = usd();
                 prop_assert_eq!(p.realized_pnl(&ccy), realized_from_trades);
+                // The running exposure sums equal a full recomputation.
+                let mv: Decimal = p.positions().map(Position::market_value).sum();
+                let gross: Decimal = p.positions().map(|x| x.market_value().abs()).sum();
+                prop_assert_eq!(p.net_exposure(&ccy), mv);
+                prop_assert_eq!(p.gross_exposure(&ccy), gross);
+                prop_assert_eq!(p.equity(&ccy), p.cash(&ccy) + mv);
                 // Average prices are divisions (28 significant digits), so the two sides may
                 // differ in the ~20th decimal; far below a cent.
                 let books = p.deposits(&ccy) - p.fees(&ccy) + p.realized_pnl(&ccy) + p.unrealized_pnl(&ccy);

@@ -299,3 +299,30 @@ fn restore_rebuilds_books_from_a_snapshot() {
     let ids: Vec<_> = r.take_journal().positions.keys().map(|p| p.0).collect();
     assert_eq!(ids, vec![1, 2]);
 }
+
+#[test]
+fn open_counts_follow_every_lifecycle_step() {
+    let mut o = oms();
+    let s = StrategyId::try_new("s").unwrap();
+    let lim = OrderRequest::limit(acct(), s.clone(), aapl(), Side::Buy, dec!(10), dec!(100));
+    o.create(cid("a"), &lim, Timestamp(0)).unwrap();
+    o.create(cid("b"), &market(Side::Sell, dec!(3)), Timestamp(0)).unwrap();
+    let c = o.open_counts();
+    assert_eq!((c.total(), c.of_strategy(&s), c.in_symbol(&aapl())), (2, 2, 2));
+    assert_eq!(c.leaves(&acct(), &aapl()), (dec!(10), dec!(3)));
+    accept(&mut o, "a");
+    o.apply(fill("a", 1, Side::Buy, dec!(4), dec!(100)), &mut Vec::new()).unwrap();
+    assert_eq!(o.open_counts().leaves(&acct(), &aapl()), (dec!(6), dec!(3)));
+    // A reduce-only order counts as open but adds no open quantity.
+    let mut ro = market(Side::Sell, dec!(4));
+    ro.reduce_only = true;
+    o.create(cid("r"), &ro, Timestamp(1)).unwrap();
+    assert_eq!((o.open_counts().total(), o.open_counts().leaves(&acct(), &aapl())), (3, (dec!(6), dec!(3))));
+    let mut actions = Vec::new();
+    o.request_cancel(&cid("b"), "user", Timestamp(2), &mut actions).unwrap();
+    o.request_cancel(&cid("r"), "user", Timestamp(2), &mut actions).unwrap();
+    o.apply(fill("a", 2, Side::Buy, dec!(6), dec!(101)), &mut actions).unwrap();
+    let c = o.open_counts();
+    assert_eq!((c.total(), c.of_strategy(&s), c.in_symbol(&aapl())), (0, 0, 0));
+    assert_eq!(c.leaves(&acct(), &aapl()), (dec!(0), dec!(0)));
+}
