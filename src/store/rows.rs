@@ -24,6 +24,9 @@ pub(crate) struct Table<const N: usize> {
     pub cols: [&'static str; N],
     /// The key columns (the conflict target of an upsert).
     pub key: &'static [&'static str],
+    /// Columns an upsert leaves as first written: indexed columns that never change for a
+    /// key (rewriting them would cost index maintenance for nothing).
+    pub fixed: &'static [&'static str],
     /// Whether writes replace an existing row (upsert) or must be new (insert).
     pub upsert: bool,
 }
@@ -61,6 +64,8 @@ pub(crate) const ORDERS: Table<27> = Table {
         "ts_last",
     ],
     key: &["cid"],
+    // An order's symbol, strategy and creation time never change (all three are indexed).
+    fixed: &["symbol", "strategy_id", "ts_init"],
     upsert: true,
 };
 
@@ -69,6 +74,7 @@ pub(crate) const ORDER_EVENTS: Table<7> = Table {
     name: "order_events",
     cols: ["cid", "seq", "event", "from_status", "to_status", "ts", "reason"],
     key: &["cid", "seq"],
+    fixed: &[],
     upsert: false,
 };
 
@@ -77,6 +83,7 @@ pub(crate) const FILLS: Table<11> = Table {
     name: "fills",
     cols: ["cid", "trade_id", "seq", "symbol", "side", "qty", "price", "fee", "fee_currency", "liquidity", "ts"],
     key: &["cid", "trade_id"],
+    fixed: &[],
     upsert: false,
 };
 
@@ -101,6 +108,7 @@ pub(crate) const TRADES: Table<15> = Table {
         "ts",
     ],
     key: &["cid", "trade_id"],
+    fixed: &[],
     upsert: false,
 };
 
@@ -127,6 +135,8 @@ pub(crate) const POSITIONS: Table<17> = Table {
         "ts_last",
     ],
     key: &["id"],
+    // A position life belongs to one account and symbol (both indexed).
+    fixed: &["account", "symbol"],
     upsert: true,
 };
 
@@ -135,6 +145,7 @@ pub(crate) const BALANCES: Table<4> = Table {
     name: "balances",
     cols: ["account", "currency", "cash", "ts_last"],
     key: &["account", "currency"],
+    fixed: &[],
     upsert: true,
 };
 

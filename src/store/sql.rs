@@ -2,8 +2,14 @@
 //!
 //! Placeholders (`?` vs `$n`) come from sqlx's `QueryBuilder`; `INSERT … ON CONFLICT … DO
 //! UPDATE SET c = excluded.c`, `IN (subquery)`, `LIMIT/OFFSET` read the same in SQLite and
-//! Postgres. What differs (binds, limits, snapshot reads, connect options, migrations)
-//! lives in `sqlite.rs` and `postgres.rs`.
+//! Postgres. What differs (binds, how writes carry rows, snapshot reads, connect options,
+//! migrations) lives in `sqlite.rs` and `postgres.rs`.
+//!
+//! Writes carry their rows either as multi-row `VALUES` (one bind per value) or, where that
+//! is cheaper ([`WriteMode::Json`], SQLite), as one bind per statement: the rows as a JSON
+//! array of arrays (decimals as strings, times as integers, so both stay exact) that the
+//! database unpacks. That SQL text does not depend on the row count, so each connection
+//! prepares it once.
 
 use super::error::StoreError;
 use super::rows::{
@@ -17,6 +23,7 @@ use crate::model::{
     Timestamp, Trade,
 };
 use rust_decimal::Decimal;
+use serde::ser::{Serialize, Serializer};
 use sqlx::postgres::PgRow;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
@@ -37,6 +44,31 @@ pub(crate) enum Val<'a> {
     Bool(bool),
 }
 
+/// A JSON string, integer, number, boolean or null.
+impl Serialize for Val<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Val::Text(Some(v)) => s.serialize_str(v),
+            Val::Int(Some(v)) => s.serialize_i64(*v),
+            Val::Real(Some(v)) => s.serialize_f64(*v),
+            Val::Bool(v) => s.serialize_bool(*v),
+            Val::Text(None) | Val::Int(None) | Val::Real(None) => s.serialize_unit(),
+        }
+    }
+}
+
+/// How write statements carry their rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteMode {
+    /// Multi-row `INSERT … VALUES`, one bind per value: at most `max_binds` binds and
+    /// `max_rows` rows (smaller statements are cheaper to plan) per statement.
+    Values { max_binds: usize, max_rows: usize },
+    /// One bind per statement holding up to `max_rows` rows as a JSON array of arrays (the
+    /// column values in table order); `insert(table, columns)` gives the SQL before and after
+    /// that bind, up to where an `ON CONFLICT` clause may follow.
+    Json { insert: fn(&str, &[&str]) -> (String, String), max_rows: usize },
+}
+
 /// A row type both backends can decode.
 pub(crate) trait Decodable: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 
@@ -46,12 +78,11 @@ impl<T> Decodable for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRo
 pub(crate) trait Dialect: Database {
     /// `sqlite` or `postgres`, for error messages.
     const BACKEND: &'static str;
-    /// The most bind parameters one statement may carry.
-    const MAX_BINDS: usize;
-    /// The most rows one multi-row INSERT carries (smaller statements are cheaper to plan).
-    const MAX_ROWS: usize;
     /// A statement that makes the current transaction read one consistent snapshot.
     const SNAPSHOT_READ: Option<&'static str>;
+
+    /// How write statements carry their rows.
+    const WRITE: WriteMode;
 
     /// Appends one bind value.
     fn bind<'args>(sep: &mut Separated<'_, 'args, Self, &'static str>, value: Val<'args>);
@@ -114,31 +145,50 @@ impl<const N: usize> Table<N> {
         if !self.upsert {
             return String::new();
         }
-        let set: Vec<String> =
-            self.cols.iter().filter(|c| !self.key.contains(c)).map(|c| format!("{c} = excluded.{c}")).collect();
+        let set: Vec<String> = self
+            .cols
+            .iter()
+            .filter(|c| !self.key.contains(c) && !self.fixed.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
         format!(" ON CONFLICT ({}) DO UPDATE SET {}", self.key.join(", "), set.join(", "))
     }
 }
 
-/// Writes rows with multi-row INSERTs (upserts for tables that replace), chunked under the
-/// dialect's bind-parameter limit.
+/// Writes rows with multi-row INSERTs (upserts for tables that replace), chunked as the
+/// dialect's [`WriteMode`] says.
 async fn write_rows<'a, DB: Dialect, const N: usize>(
     conn: &mut DB::Connection,
     table: &Table<N>,
     rows: Vec<[Val<'a>; N]>,
 ) -> Result<(), StoreError> {
-    let per_statement = (DB::MAX_BINDS / N).clamp(1, DB::MAX_ROWS);
-    let (head, tail) = (table.insert_head(), table.conflict_tail());
+    let (per_statement, head, after_bind) = match DB::WRITE {
+        WriteMode::Values { max_binds, max_rows } => {
+            ((max_binds / N).clamp(1, max_rows), table.insert_head(), String::new())
+        }
+        WriteMode::Json { insert, max_rows } => {
+            let (head, after_bind) = insert(table.name, &table.cols);
+            (max_rows.max(1), head, after_bind)
+        }
+    };
+    let tail = table.conflict_tail();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<[Val<'a>; N]> = rows.by_ref().take(per_statement).collect();
         let count = chunk.len();
         let mut qb = QueryBuilder::<DB>::new(head.as_str());
-        qb.push_values(chunk, |mut sep, row| {
-            for value in row {
-                DB::bind(&mut sep, value);
-            }
-        });
+        if let WriteMode::Values { .. } = DB::WRITE {
+            qb.push_values(chunk, |mut sep, row| {
+                for value in row {
+                    DB::bind(&mut sep, value);
+                }
+            });
+        } else {
+            let json = serde_json::to_string(&chunk.iter().map(|r| r.as_slice()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::InvalidBatch(format!("cannot encode {} rows as JSON: {e}", table.name)))?;
+            bind(&mut qb, Val::Text(Some(Cow::Owned(json))));
+            qb.push(after_bind.as_str());
+        }
         qb.push(tail.as_str());
         DB::execute(conn, &mut qb).await.map_err(|source| StoreError::Write {
             backend: DB::BACKEND,

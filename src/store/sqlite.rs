@@ -1,7 +1,7 @@
 //! The SQLite side: connect options (WAL, `synchronous`), migrations, and the dialect.
 
 use super::error::{redact_url, StoreError};
-use super::sql::{dialect_io, Dialect};
+use super::sql::{dialect_io, Dialect, WriteMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use std::fmt;
@@ -110,13 +110,27 @@ pub(crate) async fn connect(url: &str, sync: SqliteSync) -> Result<SqlitePool, S
 
 impl Dialect for Sqlite {
     const BACKEND: &'static str = "sqlite";
-    /// `SQLITE_MAX_VARIABLE_NUMBER` of the bundled SQLite (3.32 and later).
-    const MAX_BINDS: usize = 32_766;
-    const MAX_ROWS: usize = 500;
     /// A deferred SQLite transaction in WAL mode already reads one snapshot.
     const SNAPSHOT_READ: Option<&'static str> = None;
 
+    const WRITE: WriteMode = WriteMode::Json { insert: json_insert, max_rows: 10_000 };
     dialect_io!(SqliteConnection);
+}
+
+/// `INSERT INTO <table> (<cols>) SELECT … FROM json_each(<bind>)`, split at the bind: each
+/// element of the bound array is one row, an array of the column values in order.
+///
+/// Each row is turned into SQLite's binary JSON once, in a materialized CTE (`json_each`
+/// would otherwise render it as text again for every column read). `->>` returns a JSON
+/// string as TEXT, an integer as INTEGER (all 64 bits), a number as REAL (a double written
+/// in shortest round-trip form reads back exactly), true/false as 1/0 and null as NULL.
+/// `WHERE true` keeps an `ON CONFLICT` that follows from being read as part of the SELECT.
+fn json_insert(table: &str, cols: &[&str]) -> (String, String) {
+    let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {i}")).collect();
+    (
+        "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(".to_owned(),
+        format!(")) INSERT INTO {table} ({}) SELECT {} FROM r WHERE true", cols.join(", "), values.join(", ")),
+    )
 }
 
 #[cfg(test)]

@@ -481,3 +481,40 @@ fn store_futures_can_run_on_spawned_tasks() {
         assert_eq!(fut.await.unwrap(), vec![]);
     });
 }
+
+/// Rows travel to the database as JSON: 64-bit integers, doubles, escapes and decimal scales
+/// must all come back exactly as written.
+#[tokio::test]
+async fn extreme_values_round_trip_exactly() {
+    on_both(|store| async move {
+        let big = (1_i64 << 62) + 12_345;
+        let mut b = WriteBatch::default();
+        let mut orders = Vec::new();
+        for (i, conf) in [0.1, 0.82, 1.0 / 3.0, 0.123_456_789_012_345_67, 5e-324, 1.0, 0.0].into_iter().enumerate() {
+            let mut req = OrderRequest::limit(
+                acct(),
+                sid("s1"),
+                sym("AAPL"),
+                Side::Buy,
+                dec!(0.000000000000000001),
+                dec!(79228162514264337593543950335),
+            );
+            req.llm = Some(LlmMeta::try_new("p", "m", "quote \" backslash \\ nl \n tab \t é ✓ \u{1}", conf).unwrap());
+            let mut o = Order::new(cid(&format!("x-{i}")), &req, luatrade::model::Timestamp(big + i as i64));
+            step(&mut b, &mut o, OrderEvent::Submitted { ts: luatrade::model::Timestamp(big + 10) });
+            orders.push(o);
+        }
+        let mut neg = limit_order("neg", "s1", "AAPL", Side::Sell, dec!(-0.50), luatrade::model::Timestamp(-big));
+        step(&mut b, &mut neg, OrderEvent::Submitted { ts: luatrade::model::Timestamp(-big + 1) });
+        orders.push(neg);
+        let pos = long(big as u64, "AAPL", dec!(1.2300), dec!(100.000), luatrade::model::Timestamp(big));
+        b.positions.insert(pos.id, pos.clone());
+        b.balances.insert((acct(), usd()), dec!(-0.0100));
+        store.apply(&b).await.unwrap();
+        assert_eq!(store.orders(&OrderFilter::default()).await.unwrap(), sorted(orders), "{}", store.backend());
+        assert_eq!(store.positions(false).await.unwrap(), vec![pos]);
+        let balances = store.balances().await.unwrap();
+        assert_eq!(balances[0].2.to_string(), "-0.0100");
+    })
+    .await;
+}
