@@ -124,6 +124,13 @@ pub fn target_hit(side: Side, target: Decimal, px: Px) -> Option<(Decimal, bool)
 /// a bar does not say whether its low or its high came first); then the target.
 #[must_use]
 pub fn decide(side: Side, stop: Option<(Decimal, ExitReason)>, target: Option<Decimal>, px: Px) -> Option<Hit> {
+    // Fast path: the open lies within [low, high], so an event whose extremes reach neither
+    // level decides nothing.
+    if stop.is_none_or(|(s, _)| !reached_adverse(side, px.adverse(side), s))
+        && target.is_none_or(|t| !reached_favourable(side, px.favourable(side), t))
+    {
+        return None;
+    }
     if let Some((s, reason)) = stop {
         if reached_adverse(side, px.open, s) {
             return Some(Hit { reason, price: px.open, at_open: px.open != s });

@@ -155,6 +155,61 @@ impl Monitor {
 struct Book {
     last: Option<Decimal>,
     monitors: Vec<Monitor>,
+    /// The nearest levels of all monitors, from the last full scan; `None` after a change
+    /// that may have brought a level nearer (the next event scans).
+    watch: Option<Watch>,
+}
+
+/// The nearest levels over one book's monitors: an event that reaches none of them can
+/// neither trigger nor move anything, so the scan is skipped.
+#[derive(Debug, Clone, Copy, Default)]
+struct Watch {
+    /// Highest long stop / lowest short stop (idle monitors only).
+    long_stop: Option<Decimal>,
+    short_stop: Option<Decimal>,
+    /// Lowest long / highest short favourable level: target (idle only), break-even trigger,
+    /// trail activation or trail best.
+    long_fav: Option<Decimal>,
+    short_fav: Option<Decimal>,
+}
+
+impl Watch {
+    fn add(&mut self, m: &Monitor) {
+        let side = m.rec.side;
+        let idle = m.rec.state.working.is_none();
+        let (stop, fav) = match side {
+            Side::Buy => (&mut self.long_stop, &mut self.long_fav),
+            Side::Sell => (&mut self.short_stop, &mut self.short_fav),
+        };
+        let nearest = |slot: &mut Option<Decimal>, level: Option<Decimal>, adverse: bool| {
+            if let Some(l) = level {
+                // A stop is nearer when tighter; a favourable level when less far.
+                let nearer = |cur: Decimal| if adverse { tighter(side, l, cur) } else { tighter(side, cur, l) };
+                if slot.is_none_or(nearer) {
+                    *slot = Some(l);
+                }
+            }
+        };
+        if idle {
+            nearest(stop, m.stop.map(|(p, _)| p), true);
+            nearest(fav, m.levels.take_profit, false);
+        }
+        if m.rec.state.break_even_stop.is_none() && m.rec.spec.break_even.is_some() {
+            nearest(fav, m.levels.break_even_at, false);
+        }
+        if m.rec.spec.trailing.is_some() {
+            let trail = m.rec.state.trail.best.or(m.levels.activation);
+            nearest(fav, trail, false);
+        }
+    }
+
+    /// Whether the event stays strictly inside every level (nothing to do).
+    fn quiet(&self, px: Px) -> bool {
+        self.long_stop.is_none_or(|s| px.low > s)
+            && self.long_fav.is_none_or(|f| px.high < f)
+            && self.short_stop.is_none_or(|s| px.high < s)
+            && self.short_fav.is_none_or(|f| px.low > f)
+    }
 }
 
 /// Every armed monitor. See the module docs for the rules.
@@ -175,6 +230,23 @@ fn check_positive(position_id: PositionId, field: &'static str, value: Decimal) 
     } else {
         Err(MonitorError::NotPositive { position_id, field, value })
     }
+}
+
+/// Fires `m` for `reason` at the symbol's last price (the entry when none was seen), unless
+/// an exit is already working for it.
+fn fire_at_last(
+    m: &mut Monitor,
+    last: Option<Decimal>,
+    reason: ExitReason,
+    ts: Timestamp,
+    changed: &mut Vec<PositionId>,
+) -> Option<ExitIntent> {
+    if m.rec.state.working.is_some() {
+        return None;
+    }
+    let intent = m.fire(reason, last.unwrap_or(m.rec.entry_px), false, ts);
+    touch(changed, m);
+    Some(intent)
 }
 
 fn touch(changed: &mut Vec<PositionId>, m: &mut Monitor) {
@@ -247,6 +319,7 @@ impl MonitorSet {
         let entry = self.books.entry(m.rec.key.symbol.clone());
         let b = entry.index();
         let book = entry.or_default();
+        book.watch = None;
         book.monitors.push(m);
         self.index.insert(pid, (b, book.monitors.len() - 1));
     }
@@ -289,7 +362,9 @@ impl MonitorSet {
         check_positive(position_id, "qty", qty)?;
         check_positive(position_id, "avg_px", avg_px)?;
         let &(b, i) = self.index.get(&position_id).ok_or(MonitorError::Unknown { position_id })?;
-        let m = &mut self.books[b].monitors[i];
+        let book = &mut self.books[b];
+        book.watch = None;
+        let m = &mut book.monitors[i];
         m.rec.qty = qty;
         m.rec.entry_px = avg_px;
         m.rec.entry_fees = fees;
@@ -311,6 +386,7 @@ impl MonitorSet {
         let m = &mut book.monitors[i];
         let levels =
             spec.resolve(m.rec.side, m.rec.entry_px).map_err(|source| MonitorError::Spec { position_id, source })?;
+        book.watch = None;
         let old = m.rec.spec;
         if old.trailing != spec.trailing {
             let from = book.last.unwrap_or(m.rec.entry_px);
@@ -361,7 +437,9 @@ impl MonitorSet {
             return self.disarm(position_id).map(|_| ()).ok_or(MonitorError::Unknown { position_id });
         }
         let &(b, i) = self.index.get(&position_id).ok_or(MonitorError::Unknown { position_id })?;
-        let m = &mut self.books[b].monitors[i];
+        let book = &mut self.books[b];
+        book.watch = None;
+        let m = &mut book.monitors[i];
         m.rec.state.working = None;
         touch(&mut self.changed, m);
         Ok(())
@@ -381,18 +459,25 @@ impl MonitorSet {
         let mut out = Vec::new();
         let Some(book) = self.books.get_mut(symbol) else { return out };
         book.last = Some(last);
+        if book.watch.is_some_and(|w| w.quiet(px)) {
+            return out;
+        }
+        let mut watch = Watch::default();
         for m in &mut book.monitors {
             if m.rec.state.working.is_none() {
                 if let Some(hit) = decide(m.rec.side, m.stop, m.levels.take_profit, px) {
                     out.push(m.fire(hit.reason, hit.price, hit.at_open, ts));
                     touch(&mut self.changed, m);
+                    watch.add(m);
                     continue;
                 }
             }
             if m.advance(px) {
                 touch(&mut self.changed, m);
             }
+            watch.add(m);
         }
+        book.watch = Some(watch);
         out.sort_unstable_by_key(|x| x.position_id);
         out
     }
@@ -405,12 +490,7 @@ impl MonitorSet {
         for &(_, pid) in self.deadlines.range(..=(ts, PositionId(u64::MAX))) {
             let Some(&(b, i)) = self.index.get(&pid) else { continue };
             let book = &mut self.books[b];
-            let m = &mut book.monitors[i];
-            if m.rec.state.working.is_none() {
-                let price = book.last.unwrap_or(m.rec.entry_px);
-                out.push(m.fire(ExitReason::TimeExit, price, false, ts));
-                touch(&mut self.changed, m);
-            }
+            out.extend(fire_at_last(&mut book.monitors[i], book.last, ExitReason::TimeExit, ts, &mut self.changed));
         }
         out.sort_unstable_by_key(|x| x.position_id);
         out
@@ -423,11 +503,7 @@ impl MonitorSet {
         let mut out = Vec::new();
         for book in self.books.values_mut() {
             for m in &mut book.monitors {
-                if m.rec.state.working.is_none() {
-                    let price = book.last.unwrap_or(m.rec.entry_px);
-                    out.push(m.fire(ExitReason::KillSwitch, price, false, ts));
-                    touch(&mut self.changed, m);
-                }
+                out.extend(fire_at_last(m, book.last, ExitReason::KillSwitch, ts, &mut self.changed));
             }
         }
         out.sort_unstable_by_key(|x| x.position_id);
@@ -447,14 +523,7 @@ impl MonitorSet {
     ) -> Result<Option<ExitIntent>, MonitorError> {
         let &(b, i) = self.index.get(&position_id).ok_or(MonitorError::Unknown { position_id })?;
         let book = &mut self.books[b];
-        let m = &mut book.monitors[i];
-        if m.rec.state.working.is_some() {
-            return Ok(None);
-        }
-        let price = book.last.unwrap_or(m.rec.entry_px);
-        let intent = m.fire(reason, price, false, ts);
-        touch(&mut self.changed, m);
-        Ok(Some(intent))
+        Ok(fire_at_last(&mut book.monitors[i], book.last, reason, ts, &mut self.changed))
     }
 
     /// Every monitor and last price, sorted, for a full save.

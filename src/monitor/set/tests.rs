@@ -241,6 +241,28 @@ fn prices_touch_only_their_symbol() {
 }
 
 #[test]
+fn quiet_events_are_skipped_but_changes_are_seen_at_the_next_event() {
+    let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Price(dec!(90)), Level::Price(dec!(120))));
+    let a = sym("AAA");
+    assert!(set.on_price(&a, dec!(100), t(1)).is_empty()); // full scan, levels remembered
+    assert!(set.on_price(&a, dec!(101), t(2)).is_empty()); // quiet
+    set.set_spec(PositionId(1), sl_tp(Level::Price(dec!(90)), Level::Price(dec!(101.5)))).unwrap();
+    assert_eq!(brief(&set.on_price(&a, dec!(101.5), t(3))), vec![(ExitReason::TakeProfit, dec!(101.5), false)]);
+    set.arm(
+        key("AAA"),
+        PositionId(2),
+        Side::Sell,
+        dec!(1),
+        dec!(101),
+        dec!(0),
+        t(3),
+        sl_tp(Level::Price(dec!(102)), Level::Price(dec!(95))),
+    )
+    .unwrap();
+    assert_eq!(set.on_price(&a, dec!(102), t(4))[0].position_id, PositionId(2));
+}
+
+#[test]
 fn update_position_re_resolves_relative_levels_and_exit_qty() {
     let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Percent(dec!(5)), Level::Price(dec!(130))));
     // Added 10 at 110: 20 at 105 → stop 105 × 0.95 = 99.75.
