@@ -1,0 +1,476 @@
+use super::*;
+use crate::model::{AccountId, TrailingOffset};
+use crate::monitor::{BreakEven, Level, Trailing};
+use rust_decimal_macros::dec;
+
+fn sym(s: &str) -> Symbol {
+    Symbol::try_new(s).unwrap()
+}
+
+fn key(s: &str) -> PositionKey {
+    PositionKey { account: AccountId::try_new("acc").unwrap(), symbol: sym(s) }
+}
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_secs(secs)
+}
+
+fn bar(ts: i64, open: Decimal, high: Decimal, low: Decimal) -> Bar {
+    Bar { ts: t(ts), open, high, low, close: (high + low) / Decimal::TWO, volume: Decimal::ZERO }
+}
+
+/// Arms position `pid` on "AAA" for 10 units with 2 of fees, opened at t(0).
+fn armed(side: Side, entry: Decimal, spec: MonitorSpec) -> MonitorSet {
+    let mut set = MonitorSet::new();
+    set.arm(key("AAA"), PositionId(1), side, dec!(10), entry, dec!(2), t(0), spec).unwrap();
+    set
+}
+
+fn brief(v: &[ExitIntent]) -> Vec<(ExitReason, Decimal, bool)> {
+    v.iter().map(|x| (x.reason, x.trigger_price, x.at_open)).collect()
+}
+
+fn sl_tp(sl: Level, tp: Level) -> MonitorSpec {
+    MonitorSpec { stop_loss: Some(sl), take_profit: Some(tp), ..MonitorSpec::default() }
+}
+
+#[test]
+fn stop_and_target_on_bars_long_and_short() {
+    use ExitReason::{StopLoss, TakeProfit};
+    // Entry 100; stop 5 % (long 95, short 105); target 10 away (long 110, short 90).
+    let spec = sl_tp(Level::Percent(dec!(5)), Level::Amount(dec!(10)));
+    // (side, bar o/h/l, expected (reason, price, at_open))
+    let cases = [
+        (Side::Buy, (dec!(100), dec!(109), dec!(96)), None),
+        (Side::Buy, (dec!(100), dec!(101), dec!(94)), Some((StopLoss, dec!(95), false))),
+        (Side::Buy, (dec!(93), dec!(97), dec!(90)), Some((StopLoss, dec!(93), true))), // gap down
+        (Side::Buy, (dec!(100), dec!(112), dec!(94)), Some((StopLoss, dec!(95), false))), // both: stop first
+        (Side::Buy, (dec!(111), dec!(112), dec!(94)), Some((TakeProfit, dec!(111), true))), // open decides
+        (Side::Buy, (dec!(100), dec!(110), dec!(99)), Some((TakeProfit, dec!(110), false))),
+        (Side::Sell, (dec!(100), dec!(104), dec!(91)), None),
+        (Side::Sell, (dec!(100), dec!(106), dec!(89)), Some((StopLoss, dec!(105), false))), // both: stop first
+        (Side::Sell, (dec!(107), dec!(108), dec!(101)), Some((StopLoss, dec!(107), true))), // gap up
+        (Side::Sell, (dec!(89), dec!(106), dec!(88)), Some((TakeProfit, dec!(89), true))),
+        (Side::Sell, (dec!(100), dec!(101), dec!(90)), Some((TakeProfit, dec!(90), false))),
+    ];
+    for (side, (o, h, l), want) in cases {
+        let mut set = armed(side, dec!(100), spec);
+        let got = set.on_bar(&sym("AAA"), &bar(60, o, h, l));
+        assert_eq!(brief(&got), want.into_iter().collect::<Vec<_>>(), "{side} o{o} h{h} l{l}");
+        if let Some(x) = got.first() {
+            assert_eq!((x.side, x.qty, x.ts, x.position_id), (side.opposite(), dec!(10), t(60), PositionId(1)));
+            assert_eq!((x.account.as_str(), x.symbol.as_str()), ("acc", "AAA"));
+            assert_eq!(set.get(PositionId(1)).unwrap().state.working, Some(x.reason));
+        }
+    }
+}
+
+#[test]
+fn ticks_use_the_same_rules() {
+    let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Price(dec!(95)), Level::Price(dec!(110))));
+    assert!(set.on_price(&sym("AAA"), dec!(95.01), t(1)).is_empty());
+    assert_eq!(brief(&set.on_price(&sym("AAA"), dec!(95), t(2))), vec![(ExitReason::StopLoss, dec!(95), false)]);
+    let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Price(dec!(95)), Level::Price(dec!(110))));
+    assert_eq!(brief(&set.on_price(&sym("AAA"), dec!(111), t(2))), vec![(ExitReason::TakeProfit, dec!(111), true)]);
+}
+
+#[test]
+fn trailing_long_percent_ratchets_then_exits_at_the_trigger() {
+    let spec = MonitorSpec {
+        stop_loss: Some(Level::Percent(dec!(5))),
+        trailing: Some(Trailing { offset: TrailingOffset::Percent(dec!(2)), activation: None }),
+        ..MonitorSpec::default()
+    };
+    let mut set = armed(Side::Buy, dec!(100), spec);
+    let p = PositionId(1);
+    // Starts at the entry: 100 × 0.98 = 98, tighter than the 95 stop-loss.
+    assert_eq!(set.stop_level(p), Some((dec!(98), ExitReason::TrailingStop)));
+    // (bar, expected stop after it)
+    let steps = [
+        ((dec!(100), dec!(105), dec!(99)), dec!(102.9)), // low 99 > 98; high 105 → 102.9
+        ((dec!(104), dec!(104.5), dec!(103)), dec!(102.9)), // lower high: unchanged
+    ];
+    for (i, ((o, h, l), want)) in steps.into_iter().enumerate() {
+        assert!(set.on_bar(&sym("AAA"), &bar(i as i64, o, h, l)).is_empty());
+        assert_eq!(set.stop_level(p), Some((want, ExitReason::TrailingStop)));
+    }
+    // Tested before ratcheting: low 102 reaches 102.9; the high 110 comes too late.
+    let x = set.on_bar(&sym("AAA"), &bar(3, dec!(104), dec!(110), dec!(102)));
+    assert_eq!(brief(&x), vec![(ExitReason::TrailingStop, dec!(102.9), false)]);
+}
+
+#[test]
+fn trailing_short_amount_with_activation_and_gap() {
+    let spec = MonitorSpec {
+        stop_loss: Some(Level::Price(dec!(104))),
+        trailing: Some(Trailing {
+            offset: TrailingOffset::Amount(dec!(1.5)),
+            activation: Some(Level::Price(dec!(95))),
+        }),
+        ..MonitorSpec::default()
+    };
+    let mut set = armed(Side::Sell, dec!(100), spec);
+    let p = PositionId(1);
+    let steps = [
+        ((dec!(99), dec!(100), dec!(95.5)), (dec!(104), ExitReason::StopLoss)), // not activated
+        ((dec!(96), dec!(97), dec!(94)), (dec!(95.5), ExitReason::TrailingStop)), // activated: 94 + 1.5
+        ((dec!(94), dec!(94.5), dec!(92)), (dec!(93.5), ExitReason::TrailingStop)),
+    ];
+    for (i, ((o, h, l), want)) in steps.into_iter().enumerate() {
+        assert!(set.on_bar(&sym("AAA"), &bar(i as i64, o, h, l)).is_empty());
+        assert_eq!(set.stop_level(p), Some(want));
+    }
+    // Opens at 94, above the 93.5 trigger: exit at the open.
+    let x = set.on_bar(&sym("AAA"), &bar(9, dec!(94), dec!(95), dec!(93.8)));
+    assert_eq!(brief(&x), vec![(ExitReason::TrailingStop, dec!(94), true)]);
+    assert_eq!(x[0].side, Side::Buy);
+}
+
+#[test]
+fn break_even_long_plus_fees_moves_for_the_next_bar_and_never_back() {
+    // Entry 100, 10 units, fees 2 → 0.2 per unit; after +3 (103) the stop moves to 100.2.
+    let spec = MonitorSpec {
+        stop_loss: Some(Level::Price(dec!(97))),
+        break_even: Some(BreakEven { after: Level::Amount(dec!(3)), plus_fees: true }),
+        ..MonitorSpec::default()
+    };
+    let mut set = armed(Side::Buy, dec!(100), spec);
+    let p = PositionId(1);
+    let steps = [
+        ((dec!(100), dec!(102.9), dec!(98)), (dec!(97), ExitReason::StopLoss)),
+        // Reaches 103: moves for the next bar, though this bar's low 100.1 is below 100.2.
+        ((dec!(101), dec!(103), dec!(100.1)), (dec!(100.2), ExitReason::BreakEven)),
+        ((dec!(102), dec!(104), dec!(101)), (dec!(100.2), ExitReason::BreakEven)),
+    ];
+    for (i, ((o, h, l), want)) in steps.into_iter().enumerate() {
+        assert!(set.on_bar(&sym("AAA"), &bar(i as i64, o, h, l)).is_empty(), "bar {i}");
+        assert_eq!(set.stop_level(p), Some(want), "bar {i}");
+    }
+    let x = set.on_bar(&sym("AAA"), &bar(5, dec!(101), dec!(101.5), dec!(100)));
+    assert_eq!(brief(&x), vec![(ExitReason::BreakEven, dec!(100.2), false)]);
+}
+
+#[test]
+fn break_even_short_percent_plus_fees() {
+    // Short 10 at 50, fees 2 → 0.2 per unit; after 2 % (49) the stop moves to 49.8.
+    let spec = MonitorSpec {
+        break_even: Some(BreakEven { after: Level::Percent(dec!(2)), plus_fees: true }),
+        ..MonitorSpec::default()
+    };
+    let mut set = armed(Side::Sell, dec!(50), spec);
+    assert_eq!(set.stop_level(PositionId(1)), None);
+    assert!(set.on_bar(&sym("AAA"), &bar(1, dec!(50), dec!(50.5), dec!(49))).is_empty());
+    assert_eq!(set.stop_level(PositionId(1)), Some((dec!(49.8), ExitReason::BreakEven)));
+    let x = set.on_bar(&sym("AAA"), &bar(2, dec!(49.5), dec!(50), dec!(49.2)));
+    assert_eq!(brief(&x), vec![(ExitReason::BreakEven, dec!(49.8), false)]);
+    assert_eq!(x[0].side, Side::Buy);
+}
+
+#[test]
+fn one_exit_while_working_then_fires_again_or_disarms() {
+    let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Price(dec!(95)), Level::Price(dec!(110))));
+    let p = PositionId(1);
+    let a = sym("AAA");
+    assert_eq!(set.on_price(&a, dec!(94), t(1)).len(), 1);
+    assert!(set.on_price(&a, dec!(93), t(2)).is_empty());
+    assert!(set.on_price(&a, dec!(120), t(3)).is_empty());
+    assert!(set.kill_all(t(4)).is_empty());
+    assert_eq!(set.request_exit(p, ExitReason::Manual, t(5)), Ok(None));
+    // The exit was cancelled with the position still open: the next price fires again.
+    set.exit_finished(p, false).unwrap();
+    assert_eq!(brief(&set.on_price(&a, dec!(93), t(6))), vec![(ExitReason::StopLoss, dec!(93), true)]);
+    set.exit_finished(p, true).unwrap();
+    assert!(set.get(p).is_none() && set.is_empty());
+    assert!(set.on_price(&a, dec!(80), t(7)).is_empty());
+    assert_eq!(set.exit_finished(p, false), Err(MonitorError::Unknown { position_id: p }));
+}
+
+#[test]
+fn time_exit_fires_at_the_deadline_at_the_last_price() {
+    let spec = MonitorSpec { max_holding_nanos: Some(60 * 1_000_000_000), ..MonitorSpec::default() };
+    let mut set = armed(Side::Sell, dec!(100), spec);
+    let p = PositionId(1);
+    assert!(set.on_price(&sym("AAA"), dec!(101), t(30)).is_empty());
+    assert!(set.on_clock(t(59)).is_empty());
+    let x = set.on_clock(t(60));
+    assert_eq!(brief(&x), vec![(ExitReason::TimeExit, dec!(101), false)]);
+    assert_eq!((x[0].side, x[0].ts), (Side::Buy, t(60)));
+    assert!(set.on_clock(t(61)).is_empty(), "working");
+    set.exit_finished(p, false).unwrap();
+    assert_eq!(brief(&set.on_clock(t(62))), vec![(ExitReason::TimeExit, dec!(101), false)]);
+    // A spec without a holding limit removes the deadline.
+    set.exit_finished(p, false).unwrap();
+    set.set_spec(p, MonitorSpec::default()).unwrap();
+    assert!(set.on_clock(t(1_000)).is_empty());
+}
+
+#[test]
+fn kill_all_exits_every_idle_position_by_id_at_the_last_or_entry_price() {
+    let mut set = MonitorSet::new();
+    let spec = sl_tp(Level::Price(dec!(90)), Level::Price(dec!(120)));
+    set.arm(key("BBB"), PositionId(3), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    set.arm(key("AAA"), PositionId(2), Side::Buy, dec!(2), dec!(100), dec!(0), t(0), spec).unwrap();
+    set.arm(key("AAA"), PositionId(1), Side::Buy, dec!(3), dec!(100), dec!(0), t(0), spec).unwrap();
+    assert_eq!(set.on_price(&sym("AAA"), dec!(101), t(1)), vec![]);
+    assert_eq!(set.request_exit(PositionId(2), ExitReason::Manual, t(2)).unwrap().unwrap().trigger_price, dec!(101));
+    let x = set.kill_all(t(3));
+    let got: Vec<_> = x.iter().map(|x| (x.position_id, x.reason, x.trigger_price, x.qty)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (PositionId(1), ExitReason::KillSwitch, dec!(101), dec!(3)),
+            (PositionId(3), ExitReason::KillSwitch, dec!(100), dec!(1)),
+        ]
+    );
+}
+
+#[test]
+fn prices_touch_only_their_symbol() {
+    let mut set = MonitorSet::new();
+    let spec = sl_tp(Level::Price(dec!(90)), Level::Price(dec!(120)));
+    set.arm(key("AAA"), PositionId(1), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    set.arm(key("BBB"), PositionId(2), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    let x = set.on_price(&sym("BBB"), dec!(80), t(1));
+    assert_eq!(x.iter().map(|x| x.position_id).collect::<Vec<_>>(), vec![PositionId(2)]);
+    assert!(set.on_price(&sym("CCC"), dec!(80), t(1)).is_empty());
+    // Disarming swaps slots; the index must follow.
+    set.arm(key("AAA"), PositionId(4), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    assert!(set.disarm(PositionId(1)).is_some());
+    assert_eq!(set.get(PositionId(4)).unwrap().position_id, PositionId(4));
+    assert_eq!(set.on_price(&sym("AAA"), dec!(80), t(2))[0].position_id, PositionId(4));
+}
+
+#[test]
+fn quiet_events_are_skipped_but_changes_are_seen_at_the_next_event() {
+    let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Price(dec!(90)), Level::Price(dec!(120))));
+    let a = sym("AAA");
+    assert!(set.on_price(&a, dec!(100), t(1)).is_empty()); // full scan, levels remembered
+    assert!(set.on_price(&a, dec!(101), t(2)).is_empty()); // quiet
+    set.set_spec(PositionId(1), sl_tp(Level::Price(dec!(90)), Level::Price(dec!(101.5)))).unwrap();
+    assert_eq!(brief(&set.on_price(&a, dec!(101.5), t(3))), vec![(ExitReason::TakeProfit, dec!(101.5), false)]);
+    set.arm(
+        key("AAA"),
+        PositionId(2),
+        Side::Sell,
+        dec!(1),
+        dec!(101),
+        dec!(0),
+        t(3),
+        sl_tp(Level::Price(dec!(102)), Level::Price(dec!(95))),
+    )
+    .unwrap();
+    assert_eq!(set.on_price(&a, dec!(102), t(4))[0].position_id, PositionId(2));
+}
+
+#[test]
+fn update_position_re_resolves_relative_levels_and_exit_qty() {
+    let mut set = armed(Side::Buy, dec!(100), sl_tp(Level::Percent(dec!(5)), Level::Price(dec!(130))));
+    // Added 10 at 110: 20 at 105 → stop 105 × 0.95 = 99.75.
+    set.update_position(PositionId(1), dec!(20), dec!(105), dec!(4)).unwrap();
+    assert_eq!(set.stop_level(PositionId(1)), Some((dec!(99.75), ExitReason::StopLoss)));
+    assert_eq!(set.target_level(PositionId(1)), Some(dec!(130)));
+    assert!(set.on_price(&sym("AAA"), dec!(99.76), t(1)).is_empty());
+    let x = set.on_price(&sym("AAA"), dec!(99.75), t(2));
+    assert_eq!((x[0].qty, x[0].trigger_price, x[0].at_open), (dec!(20), dec!(99.75), false));
+    assert_eq!(
+        set.update_position(PositionId(1), dec!(0), dec!(105), dec!(4)),
+        Err(MonitorError::NotPositive { position_id: PositionId(1), field: "qty", value: dec!(0) })
+    );
+}
+
+#[test]
+fn arm_and_set_spec_refuse_with_clear_errors() {
+    let mut set = armed(Side::Buy, dec!(100), MonitorSpec::default());
+    let bad = MonitorSpec { stop_loss: Some(Level::Price(dec!(105))), ..MonitorSpec::default() };
+    let e = set.set_spec(PositionId(1), bad).unwrap_err();
+    assert_eq!(e.to_string(), "monitor for position 1: stop_loss 105 is not below the long entry 100");
+    let e = set.arm(key("AAA"), PositionId(1), Side::Buy, dec!(1), dec!(1), dec!(0), t(0), bad).unwrap_err();
+    assert_eq!(e.to_string(), "monitor for position 1 is already armed");
+    let e = set.arm(key("AAA"), PositionId(2), Side::Buy, dec!(1), dec!(0), dec!(0), t(0), bad).unwrap_err();
+    assert_eq!(e.to_string(), "monitor for position 2: entry_px must be positive, got 0");
+    assert_eq!(set.len(), 1);
+    // A later take-profit arms on the running position.
+    set.set_spec(PositionId(1), sl_tp(Level::Amount(dec!(3)), Level::Amount(dec!(3)))).unwrap();
+    assert_eq!(brief(&set.on_price(&sym("AAA"), dec!(103), t(1))), vec![(ExitReason::TakeProfit, dec!(103), false)]);
+}
+
+#[test]
+fn export_restore_round_trips_through_json_and_behaves_the_same() {
+    let spec = MonitorSpec {
+        trailing: Some(Trailing { offset: TrailingOffset::Amount(dec!(2)), activation: None }),
+        break_even: Some(BreakEven { after: Level::Amount(dec!(1)), plus_fees: false }),
+        max_holding_nanos: Some(1_000),
+        ..MonitorSpec::default()
+    };
+    let mut set = MonitorSet::new();
+    set.arm(key("AAA"), PositionId(1), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    set.arm(key("BBB"), PositionId(2), Side::Sell, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    assert!(set.on_bar(&sym("AAA"), &bar(1, dec!(100), dec!(104), dec!(99))).is_empty());
+    assert!(set.on_bar(&sym("BBB"), &bar(1, dec!(100), dec!(101), dec!(97))).is_empty());
+    let snap = set.export();
+    let json = serde_json::to_string(&snap).unwrap();
+    let mut back = MonitorSet::restore(serde_json::from_str(&json).unwrap()).unwrap();
+    assert_eq!(back.export(), snap);
+    assert_eq!(back.stop_level(PositionId(1)), Some((dec!(102), ExitReason::TrailingStop)));
+    assert_eq!(back.stop_level(PositionId(2)), Some((dec!(99), ExitReason::TrailingStop)));
+    for s in [&mut set, &mut back] {
+        assert_eq!(
+            brief(&s.on_price(&sym("AAA"), dec!(101.5), t(2))),
+            vec![(ExitReason::TrailingStop, dec!(101.5), true)]
+        );
+        assert_eq!(brief(&s.on_clock(Timestamp(1_000))), vec![(ExitReason::TimeExit, dec!(99), false)]);
+    }
+    let mut dup = snap.clone();
+    dup.monitors.push(snap.monitors[0].clone());
+    assert_eq!(MonitorSet::restore(dup).unwrap_err(), MonitorError::AlreadyArmed { position_id: PositionId(1) });
+}
+
+#[test]
+fn take_changes_lists_moved_and_removed_monitors_once() {
+    let spec = MonitorSpec {
+        trailing: Some(Trailing { offset: TrailingOffset::Amount(dec!(2)), activation: None }),
+        ..MonitorSpec::default()
+    };
+    let mut set = MonitorSet::new();
+    set.arm(key("AAA"), PositionId(1), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    set.arm(key("AAA"), PositionId(2), Side::Buy, dec!(1), dec!(100), dec!(0), t(0), spec).unwrap();
+    let c = set.take_changes();
+    assert_eq!(c.upserted.iter().map(|r| r.position_id).collect::<Vec<_>>(), vec![PositionId(1), PositionId(2)]);
+    assert!(set.take_changes().upserted.is_empty());
+    assert!(set.on_price(&sym("AAA"), dec!(99), t(1)).is_empty()); // no ratchet: nothing changed
+    assert!(set.take_changes().upserted.is_empty());
+    assert!(set.on_price(&sym("AAA"), dec!(101), t(2)).is_empty());
+    set.disarm(PositionId(2));
+    let c = set.take_changes();
+    assert_eq!(c.upserted.len(), 1);
+    assert_eq!(c.upserted[0].state.trail.trigger, Some(dec!(99)));
+    assert_eq!(c.removed, vec![PositionId(2)]);
+}
+
+#[test]
+fn exit_reason_names_round_trip() {
+    let names: Vec<_> = ExitReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(
+        names,
+        ["stop_loss", "take_profit", "trailing_stop", "break_even", "time_exit", "kill_switch", "manual"]
+    );
+    for r in ExitReason::ALL {
+        assert_eq!(ExitReason::parse(r.as_str()), Some(r));
+        assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{r}\""));
+    }
+    assert_eq!(ExitReason::parse("stop"), None);
+}
+
+mod property_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn px() -> impl Strategy<Value = (Decimal, Decimal, Decimal)> {
+        // open, and how far high/low reach from it, in cents.
+        (5_000i64..15_000, 0i64..800, 0i64..800).prop_map(|(o, up, down)| {
+            let o = Decimal::new(o, 2);
+            (o, o + Decimal::new(up, 2), o - Decimal::new(down, 2))
+        })
+    }
+
+    fn offset() -> impl Strategy<Value = TrailingOffset> {
+        prop_oneof![
+            (1i64..1_000).prop_map(|c| TrailingOffset::Amount(Decimal::new(c, 2))),
+            (1i64..500).prop_map(|c| TrailingOffset::Percent(Decimal::new(c, 2))),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Bar(Decimal, Decimal, Decimal),
+        Tick(Decimal),
+        Clock(i64),
+        Kill,
+        Manual,
+        Finished,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => px().prop_map(|(o, h, l)| Op::Bar(o, h, l)),
+            3 => px().prop_map(|(o, _, _)| Op::Tick(o)),
+            1 => (0i64..200).prop_map(Op::Clock),
+            1 => Just(Op::Kill),
+            1 => Just(Op::Manual),
+            2 => Just(Op::Finished),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn prop_trailing_never_loosens(
+            long in any::<bool>(),
+            off in offset(),
+            activation in proptest::option::of(1i64..500),
+            bars in proptest::collection::vec(px(), 1..40),
+        ) {
+            let side = if long { Side::Buy } else { Side::Sell };
+            let activation = activation.map(|c| Level::Amount(Decimal::new(c, 2)));
+            let spec = MonitorSpec { trailing: Some(Trailing { offset: off, activation }), ..MonitorSpec::default() };
+            let mut set = armed(side, dec!(100), spec);
+            let p = PositionId(1);
+            let mut prev: Option<Decimal> = set.get(p).unwrap().state.trail.trigger;
+            for (i, (o, h, l)) in bars.into_iter().enumerate() {
+                let exits = set.on_bar(&sym("AAA"), &bar(i as i64, o, h, l));
+                let now = set.get(p).unwrap().state.trail.trigger;
+                if let (Some(a), Some(b)) = (prev, now) {
+                    prop_assert!(!tighter(side, a, b), "trigger loosened from {} to {}", a, b);
+                }
+                prop_assert!(!(prev.is_some() && now.is_none()), "trail deactivated");
+                if !exits.is_empty() {
+                    set.exit_finished(p, false).unwrap();
+                }
+                prev = now;
+            }
+        }
+
+        #[test]
+        fn prop_at_most_one_exit_while_working(
+            long in any::<bool>(),
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            let side = if long { Side::Buy } else { Side::Sell };
+            let spec = MonitorSpec {
+                stop_loss: Some(Level::Percent(dec!(5))),
+                take_profit: Some(Level::Percent(dec!(5))),
+                trailing: Some(Trailing { offset: TrailingOffset::Percent(dec!(3)), activation: None }),
+                break_even: Some(BreakEven { after: Level::Amount(dec!(2)), plus_fees: true }),
+                max_holding_nanos: Some(100 * 1_000_000_000),
+            };
+            let mut set = armed(side, dec!(100), spec);
+            let p = PositionId(1);
+            let a = sym("AAA");
+            let mut working = false;
+            for (i, op) in ops.into_iter().enumerate() {
+                let ts = t(i as i64);
+                let exits = match op {
+                    Op::Bar(o, h, l) => set.on_bar(&a, &bar(i as i64, o, h, l)),
+                    Op::Tick(x) => set.on_price(&a, x, ts),
+                    Op::Clock(s) => set.on_clock(t(s)),
+                    Op::Kill => set.kill_all(ts),
+                    Op::Manual => set.request_exit(p, ExitReason::Manual, ts).unwrap().into_iter().collect(),
+                    Op::Finished => {
+                        if working {
+                            set.exit_finished(p, false).unwrap();
+                            working = false;
+                        }
+                        Vec::new()
+                    }
+                };
+                prop_assert!(exits.len() <= 1);
+                if let Some(x) = exits.first() {
+                    prop_assert!(!working, "second exit {:?} while one is working", x.reason);
+                    prop_assert_eq!(x.side, side.opposite());
+                    prop_assert_eq!(x.qty, dec!(10));
+                    working = true;
+                }
+                prop_assert_eq!(set.get(p).unwrap().state.working.is_some(), working);
+            }
+        }
+    }
+}
