@@ -123,7 +123,13 @@ impl EquityTracker {
     }
 
     /// Pushes an alert for each drawdown threshold crossed since the last call.
-    pub fn drawdown_alerts(&mut self, scope: &Scope, drawdown_pct: Decimal, thresholds: &[Decimal], out: &mut Vec<Alert>) {
+    pub fn drawdown_alerts(
+        &mut self,
+        scope: &Scope,
+        drawdown_pct: Decimal,
+        thresholds: &[Decimal],
+        out: &mut Vec<Alert>,
+    ) {
         for (i, &t) in thresholds.iter().enumerate().take(32) {
             if self.rising(DRAWDOWN_BIT0 + i as u32, drawdown_pct >= t) {
                 out.push(Alert::DrawdownCrossed { scope: scope.clone(), threshold_pct: t, drawdown_pct });
@@ -196,7 +202,13 @@ mod tests {
             out,
             vec![
                 Alert::DrawdownCrossed { scope: Scope::Global, threshold_pct: dec!(5), drawdown_pct: dec!(6) },
-                Alert::NearBreach { scope: Scope::Global, field, used_pct: dec!(91), value: dec!(91), limit: dec!(100) },
+                Alert::NearBreach {
+                    scope: Scope::Global,
+                    field,
+                    used_pct: dec!(91),
+                    value: dec!(91),
+                    limit: dec!(100)
+                },
             ]
         );
         out.clear();

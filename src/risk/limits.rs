@@ -467,9 +467,15 @@ mod tests {
 
     #[test]
     fn tightest_wins_per_field() {
-        let global = Limits { max_order_notional: Some(dec!(1000)), min_llm_confidence: Some(dec!(0.5)), ..Limits::default() };
+        let global =
+            Limits { max_order_notional: Some(dec!(1000)), min_llm_confidence: Some(dec!(0.5)), ..Limits::default() };
         let strategy = Limits { max_order_notional: Some(dec!(500)), ..Limits::default() };
-        let symbol = Limits { max_order_notional: Some(dec!(800)), min_llm_confidence: Some(dec!(0.7)), price_collar_pct: Some(dec!(3)), ..Limits::default() };
+        let symbol = Limits {
+            max_order_notional: Some(dec!(800)),
+            min_llm_confidence: Some(dec!(0.7)),
+            price_collar_pct: Some(dec!(3)),
+            ..Limits::default()
+        };
         let r = Resolved::tightest(&[Some(&global), Some(&strategy), Some(&symbol)]);
         let cases = [
             (LimitField::MaxOrderNotional, Some(dec!(500))),

@@ -245,11 +245,21 @@ impl RiskEngine {
         // against its sub-ledger.
         let (dl, dd) = (LimitField::DailyLossLimit, LimitField::MaxDrawdownPct);
         let boundary = self.config.day_boundary;
-        let global_equity = if *ccy == self.config.currency { totals.equity } else { view.totals(&self.config.currency).equity };
+        let global_equity =
+            if *ccy == self.config.currency { totals.equity } else { view.totals(&self.config.currency).equity };
         self.global_equity.observe(global_equity, now, boundary);
         let would_be = checks::equity_after(global_equity, req, ref_px, last);
         let rc = &self.config.currency;
-        checks::loss_limits(&Scope::Global, &self.global_equity, global_equity, would_be, grows, global.get(dl), global.get(dd), rc)?;
+        checks::loss_limits(
+            &Scope::Global,
+            &self.global_equity,
+            global_equity,
+            would_be,
+            grows,
+            global.get(dl),
+            global.get(dd),
+            rc,
+        )?;
         if let (Some(limits), Some(acct)) = (strategy_limits, alloc_account) {
             if limits.get(dl).is_some() || limits.get(dd).is_some() {
                 let tracker = self.account_equity.entry(acct.clone()).or_default();
@@ -287,7 +297,15 @@ impl RiskEngine {
         let totals = view.totals(&ccy);
         let ctx = EvalCtx { config: &self.config, ccy: &ccy, now };
         let global = self.config.global.clone();
-        ctx.scope(Scope::Global, &global, &mut self.global_equity, &totals, &mut self.states, &mut self.state_changes, &mut out);
+        ctx.scope(
+            Scope::Global,
+            &global,
+            &mut self.global_equity,
+            &totals,
+            &mut self.states,
+            &mut self.state_changes,
+            &mut out,
+        );
         for (sid, s) in &self.strategies {
             let Some(alloc) = &s.allocation else { continue };
             let figures = view.account(&alloc.account, &ccy);
