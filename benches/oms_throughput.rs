@@ -13,6 +13,7 @@ use luatrade::data::{MarketEvent, TradeTick};
 use luatrade::engine::{Engine, Journal, NoJournal, StoreJournal};
 use luatrade::model::{AccountId, Currency, Instrument, OrderRequest, Side, StrategyId, Symbol, Timestamp};
 use luatrade::oms::{Oms, OmsConfig};
+use luatrade::risk::{RiskConfig, RiskEngine};
 use luatrade::venue::sim::{SimConfig, SimVenue};
 use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
@@ -40,7 +41,16 @@ fn engine<J: Journal>(journal: J, journal_on: bool) -> (Engine<SimVenue, J>, Set
         strategy: StrategyId::try_new("bench").expect("id"),
         symbol: Symbol::try_new("BENCH").expect("id"),
     };
-    (Engine::new(oms, venue, journal), setup)
+    (Engine::new(oms, RiskEngine::new(bench_risk()).expect("risk config"), venue, journal), setup)
+}
+
+/// Every default check runs; the limits that a million-order stream from one strategy would
+/// trip by design (orders per minute, market hours at the bench's timestamps) are lifted.
+fn bench_risk() -> RiskConfig {
+    let mut risk = RiskConfig::default();
+    risk.market_hours = false;
+    risk.global.max_orders_per_minute = None;
+    risk
 }
 
 fn tick(symbol: &Symbol, n: usize) -> MarketEvent {

@@ -13,6 +13,7 @@ use crate::model::{
     AccountId, BracketSpec, Currency, Instrument, Instruments, OrderRequest, OrderStatus, Side, StrategyId,
 };
 use crate::oms::{Oms, OmsConfig};
+use crate::risk::{RiskConfig, RiskEngine};
 use crate::store::Snapshot;
 use crate::venue::sim::{SimConfig, SimVenue};
 use anyhow::{bail, Context, Result};
@@ -73,6 +74,22 @@ impl Sma {
         }
         (self.window.len() == self.len).then(|| self.sum / self.len as f64)
     }
+}
+
+/// Risk limits sized for the demo: every default check runs, with position limits that fit
+/// an entry of 20 % of a 100,000 USD account. Market hours are off because daily bars are
+/// stamped 00:00 UTC, outside any session.
+fn demo_risk() -> RiskConfig {
+    let mut risk = RiskConfig::default();
+    risk.market_hours = false;
+    let d = |n: i64| Some(Decimal::from(n));
+    risk.global.max_order_qty_stock = d(100_000);
+    risk.global.max_order_qty_crypto = d(10);
+    risk.global.max_order_notional = d(50_000);
+    risk.global.max_position_notional = d(50_000);
+    risk.global.daily_loss_limit = d(10_000);
+    risk.global.max_drawdown_pct = d(30);
+    risk
 }
 
 fn instrument(symbol: &str, class: &str) -> Result<Instrument> {
@@ -142,7 +159,7 @@ fn run_with<J: Journal + Summarise>(
         max_volume_share: Some(Decimal::new(1, 1)),
         ..SimConfig::default()
     };
-    let mut engine = Engine::new(oms, SimVenue::new(sim, instruments), journal);
+    let mut engine = Engine::new(oms, RiskEngine::new(demo_risk())?, SimVenue::new(sim, instruments), journal);
 
     let (mut fast, mut slow) = (Sma::new(args.fast), Sma::new(args.slow));
     let mut prev_diff: Option<f64> = None;
@@ -214,6 +231,12 @@ fn run_with<J: Journal + Summarise>(
     println!("  fees               {} USD", s.fees.round_dp(2));
     println!("  position           {} {}", book.qty(&symbol), symbol);
     println!("  open orders        {}", engine.oms().open_orders().count());
+    let rejections = engine.risk().rejection_counts();
+    println!(
+        "  risk rejections    {}",
+        if rejections.is_empty() { "none".to_owned() } else { format!("{rejections:?}") }
+    );
+    println!("  risk alerts        {}", engine.take_alerts().len());
     println!("  run time           {:.3?} ({:.0} bars/s)", elapsed, n_bars as f64 / elapsed.as_secs_f64());
     engine.journal().summarise(&args.db)?;
     Ok(())

@@ -7,6 +7,7 @@
 //! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
 
 pub mod journal;
+mod views;
 
 pub use journal::{Journal, NoJournal, StoreJournal};
 
@@ -14,8 +15,10 @@ use crate::collections::FastMap;
 use crate::data::MarketEvent;
 use crate::model::{ClientOrderId, Modification, OrderRequest, StrategyId, Timestamp};
 use crate::oms::{Action, Oms, OmsError};
+use crate::risk::{Alert, CheckKind, LimitChange, RejectReason, RiskEngine, StateChange};
 use crate::store::StoreError;
 use crate::venue::{Venue, VenueEvent};
+use rust_decimal::Decimal;
 use thiserror::Error;
 
 /// Why the engine refused a request.
@@ -32,6 +35,39 @@ pub enum EngineError {
     Halted(String),
 }
 
+/// What became of a submitted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Risk approved it; it is `pending` and goes to the venue at the next flush.
+    Accepted(ClientOrderId),
+    /// Risk refused it; it is stored as `rejected` with this reason.
+    Rejected {
+        /// The rejected order's id.
+        cid: ClientOrderId,
+        /// Why (a stable code and the limit and value).
+        reason: RejectReason,
+    },
+}
+
+impl SubmitOutcome {
+    /// The order's id, accepted or rejected.
+    #[must_use]
+    pub fn cid(&self) -> &ClientOrderId {
+        match self {
+            Self::Accepted(cid) | Self::Rejected { cid, .. } => cid,
+        }
+    }
+
+    /// The id when accepted.
+    #[must_use]
+    pub fn accepted(self) -> Option<ClientOrderId> {
+        match self {
+            Self::Accepted(cid) => Some(cid),
+            Self::Rejected { .. } => None,
+        }
+    }
+}
+
 /// Counters for monitoring and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EngineStats {
@@ -45,10 +81,22 @@ pub struct EngineStats {
     pub commits: u64,
 }
 
+/// One audited risk change (persisted by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RiskAudit {
+    /// A limit changed.
+    Limit(LimitChange),
+    /// A trading state changed (by a user, or by a breach).
+    State(StateChange),
+}
+
 /// The engine. See the module docs.
 #[derive(Debug)]
 pub struct Engine<V: Venue, J: Journal> {
     oms: Oms,
+    risk: RiskEngine,
+    alerts: Vec<Alert>,
+    risk_audit: Vec<RiskAudit>,
     venue: V,
     journal: J,
     sequences: FastMap<StrategyId, (String, u64)>,
@@ -60,10 +108,13 @@ pub struct Engine<V: Venue, J: Journal> {
 }
 
 impl<V: Venue, J: Journal> Engine<V, J> {
-    /// Wires an OMS, a venue and a journal.
-    pub fn new(oms: Oms, venue: V, journal: J) -> Self {
+    /// Wires an OMS, its risk engine, a venue and a journal.
+    pub fn new(oms: Oms, risk: RiskEngine, venue: V, journal: J) -> Self {
         Self {
             oms,
+            risk,
+            alerts: Vec::new(),
+            risk_audit: Vec::new(),
             venue,
             journal,
             sequences: FastMap::default(),
@@ -84,6 +135,28 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// Mutable books (deposits, restores) for set-up code.
     pub fn oms_mut(&mut self) -> &mut Oms {
         &mut self.oms
+    }
+
+    /// The risk engine (limits, trading state, rejection counts).
+    #[must_use]
+    pub fn risk(&self) -> &RiskEngine {
+        &self.risk
+    }
+
+    /// Mutable risk engine, for run-time limit and trading-state changes (audited).
+    pub fn risk_mut(&mut self) -> &mut RiskEngine {
+        &mut self.risk
+    }
+
+    /// Takes the portfolio alerts raised since the last call.
+    pub fn take_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+
+    /// Every limit and trading-state change so far, oldest first.
+    #[must_use]
+    pub fn risk_audit(&self) -> &[RiskAudit] {
+        &self.risk_audit
     }
 
     /// The venue.
@@ -127,13 +200,25 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         self.sequences.insert(strategy.clone(), (ClientOrderId::prefix_for(strategy), last_used));
     }
 
-    /// Accepts an order request: derives its client order id from the strategy's next intent
-    /// number and creates it `pending`. It reaches the venue at the next [`Engine::flush`]
-    /// (called by every market event), after its row is committed.
+    /// Takes an order request from a strategy, the API or a signal: derives its client order
+    /// id from the strategy's next intent number and passes it through risk. Approved, it is
+    /// created `pending` and reaches the venue at the next [`Engine::flush`] (called by every
+    /// market event), after its row is committed; refused, it is stored as `rejected` with
+    /// the reason.
     ///
     /// # Errors
-    /// [`EngineError::Halted`] after a store failure, or the OMS's refusal.
-    pub fn submit(&mut self, req: &OrderRequest) -> Result<ClientOrderId, EngineError> {
+    /// [`EngineError::Halted`] after a store failure, or the OMS's refusal (an invalid
+    /// request).
+    pub fn submit(&mut self, req: &OrderRequest) -> Result<SubmitOutcome, EngineError> {
+        self.submit_as(req, CheckKind::Normal)
+    }
+
+    /// As [`Engine::submit`] for a protective exit or the kill switch's flattening: risk
+    /// checks only what such an order must meet (see [`CheckKind`]).
+    ///
+    /// # Errors
+    /// As [`Engine::submit`].
+    pub fn submit_as(&mut self, req: &OrderRequest, kind: CheckKind) -> Result<SubmitOutcome, EngineError> {
         self.check_running()?;
         let (prefix, seq) = match self.sequences.get_mut(&req.strategy_id) {
             Some(entry) => entry,
@@ -144,9 +229,19 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         };
         *seq += 1;
         let cid = ClientOrderId::derive_from_prefix(prefix, *seq);
-        let cid = self.oms.create(cid, req, self.now)?;
-        self.actions.push(Action::Submit(cid.clone()));
-        Ok(cid)
+        match self.risk.check(req, kind, &self.oms, self.now) {
+            Ok(approved) => {
+                let cid = self.oms.create(cid, approved.request(), self.now)?;
+                self.actions.push(Action::Submit(cid.clone()));
+                Ok(SubmitOutcome::Accepted(cid))
+            }
+            Err(rejection) => {
+                let reason = rejection.reason;
+                tracing::info!(cid = %cid, strategy = %req.strategy_id, reason = %reason, "Engine risk rejected order");
+                self.oms.create_rejected(cid.clone(), req, &reason.to_string(), self.now)?;
+                Ok(SubmitOutcome::Rejected { cid, reason })
+            }
+        }
     }
 
     /// Asks to cancel an order (sent at the next flush).
@@ -180,7 +275,19 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         self.venue.on_market(event, &mut events);
         self.apply_events(&mut events);
         self.events = events;
+        self.evaluate_risk();
         self.flush()
+    }
+
+    /// Lets risk see the marked books: drawdown and loss limits, alerts, breach halts.
+    fn evaluate_risk(&mut self) {
+        let alerts = self.risk.evaluate(&self.oms, self.now);
+        for alert in &alerts {
+            tracing::warn!(alert = ?alert, "Engine risk alert");
+        }
+        self.alerts.extend(alerts);
+        self.risk_audit.extend(self.risk.take_limit_changes().into_iter().map(RiskAudit::Limit));
+        self.risk_audit.extend(self.risk.take_state_changes().into_iter().map(RiskAudit::State));
     }
 
     /// Applies events a live venue reported asynchronously.
@@ -258,9 +365,23 @@ impl<V: Venue, J: Journal> Engine<V, J> {
 
     fn apply_events(&mut self, events: &mut Vec<VenueEvent>) {
         for ev in events.drain(..) {
+            // Risk's day-trade rule needs the position a fill started from.
+            let fill = match &ev {
+                VenueEvent::Filled(f) => self.oms.order(&f.cid).and_then(|o| {
+                    let before = self.oms.portfolio(&o.account).map_or(Decimal::ZERO, |p| p.qty(&f.symbol));
+                    let class = self.oms.instruments().get(&f.symbol).ok()?.asset_class;
+                    Some((o.account.clone(), f.clone(), class, before))
+                }),
+                _ => None,
+            };
             let is_fill = matches!(ev, VenueEvent::Filled(_));
             match self.oms.apply(ev, &mut self.actions) {
-                Ok(()) => self.stats.fills += u64::from(is_fill),
+                Ok(()) => {
+                    self.stats.fills += u64::from(is_fill);
+                    if let Some((account, f, class, before)) = fill {
+                        self.risk.on_fill(&account, &f, class, before);
+                    }
+                }
                 Err(e) => {
                     self.stats.refused_events += 1;
                     tracing::warn!(error = %e, "Engine refused a venue event");

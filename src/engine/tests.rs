@@ -4,6 +4,7 @@ use super::*;
 use crate::data::{Bar, MarketEvent};
 use crate::model::{AccountId, BracketSpec, Currency, Instrument, Instruments, Order, OrderStatus, Side, Symbol};
 use crate::oms::OmsConfig;
+use crate::risk::{RejectCode, RiskConfig, RiskEngine};
 use crate::store::WriteBatch;
 use crate::venue::sim::{SimConfig, SimVenue};
 use rust_decimal::Decimal;
@@ -76,13 +77,19 @@ fn usd() -> Currency {
     Currency::try_new("USD").unwrap()
 }
 
+fn test_risk() -> RiskEngine {
+    let mut cfg = RiskConfig::default();
+    cfg.market_hours = false; // the test clock sits after the close
+    RiskEngine::new(cfg).unwrap()
+}
+
 fn setup() -> (Engine<RecordingVenue, RecordingJournal>, Rc<RefCell<Log>>) {
     let instruments: Instruments = [Instrument::us_stock("AAPL")].into_iter().collect();
     let mut oms = Oms::new(instruments.clone(), OmsConfig::default());
     oms.deposit(&acct(), &usd(), dec!(100000));
     let log = Rc::new(RefCell::new(Log::default()));
     let venue = RecordingVenue { inner: SimVenue::new(SimConfig::default(), instruments), log: log.clone() };
-    (Engine::new(oms, venue, RecordingJournal(log.clone())), log)
+    (Engine::new(oms, test_risk(), venue, RecordingJournal(log.clone())), log)
 }
 
 fn bar(n: i64, o: Decimal, h: Decimal, l: Decimal, c: Decimal) -> MarketEvent {
@@ -109,7 +116,7 @@ fn every_order_row_is_committed_before_the_venue_sees_it() {
     eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
     let mut req = buy(dec!(10));
     req.bracket = Some(BracketSpec { stop_loss: Some(dec!(90)), take_profit: Some(dec!(120)) });
-    let entry = eng.submit(&req).unwrap();
+    let entry = eng.submit(&req).unwrap().accepted().unwrap();
     for _ in 0..5 {
         eng.submit(&buy(dec!(1))).unwrap();
     }
@@ -146,7 +153,7 @@ fn a_fill_commits_with_its_position_and_cash() {
 fn a_failed_commit_halts_trading_and_sends_nothing() {
     let (mut eng, log) = setup();
     eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
-    let cid = eng.submit(&buy(dec!(1))).unwrap();
+    let cid = eng.submit(&buy(dec!(1))).unwrap().accepted().unwrap();
     log.borrow_mut().fail_next = true;
     let err = eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap_err();
     assert!(err.to_string().contains("disk full (injected)"), "{err}");
@@ -159,11 +166,13 @@ fn a_failed_commit_halts_trading_and_sends_nothing() {
 #[test]
 fn client_order_ids_are_rederived_after_a_restart() {
     let (mut a, _) = setup();
-    let first = a.submit(&buy(dec!(1))).unwrap();
-    let second = a.submit(&buy(dec!(1))).unwrap();
+    a.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    let first = a.submit(&buy(dec!(1))).unwrap().accepted().unwrap();
+    let second = a.submit(&buy(dec!(1))).unwrap().accepted().unwrap();
     let (mut b, _) = setup();
+    b.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
     b.set_sequence(&StrategyId::try_new("s").unwrap(), 1);
-    assert_eq!(b.submit(&buy(dec!(1))).unwrap(), second);
+    assert_eq!(b.submit(&buy(dec!(1))).unwrap().accepted().unwrap(), second);
     assert_ne!(first, second);
 }
 
@@ -173,8 +182,44 @@ fn a_refused_venue_event_is_counted_and_the_engine_keeps_running() {
     let bogus = VenueEvent::Expired { cid: ClientOrderId::try_new("nope").unwrap(), ts: Timestamp(1) };
     eng.on_venue_events(vec![bogus]).unwrap();
     assert_eq!(eng.stats().refused_events, 1);
-    eng.submit(&buy(dec!(1))).unwrap();
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    assert!(matches!(eng.submit(&buy(dec!(1))).unwrap(), SubmitOutcome::Accepted(_)));
     eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
     eng.on_market(&bar(2, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
     assert_eq!(eng.stats().fills, 1);
+}
+
+#[test]
+fn a_risk_rejection_is_stored_counted_and_never_sent() {
+    let (mut eng, log) = setup();
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    // 101 shares at 100: above the default 100-share stock order limit.
+    let out = eng.submit(&buy(dec!(101))).unwrap();
+    let SubmitOutcome::Rejected { cid, reason } = out else { panic!("expected a rejection, got {out:?}") };
+    assert_eq!(reason.code(), RejectCode::MaxOrderQty);
+    assert!(reason.to_string().starts_with("MAX_ORDER_QTY: limit=100"), "{reason}");
+    let order = eng.oms().order(&cid).expect("stored");
+    assert_eq!(order.status(), OrderStatus::Rejected);
+    assert_eq!(order.history()[0].reason.as_deref(), Some(reason.to_string().as_str()));
+    eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    assert!(log.borrow().submissions.is_empty(), "a rejected order never reaches the venue");
+    let rejected_rows: Vec<_> =
+        log.borrow().batches.iter().flat_map(|b| b.orders.values().cloned()).filter(|o| o.cid == cid).collect();
+    assert_eq!(rejected_rows.len(), 1, "the rejection is journaled for the store");
+    assert_eq!(eng.risk().rejection_count(RejectCode::MaxOrderQty), 1);
+    // 100 shares at a 100.50 limit: 10,050 USD, above the 10,000 USD order notional limit.
+    let mut big = buy(dec!(100));
+    big.order_type = crate::model::OrderType::Limit;
+    big.limit_price = Some(dec!(100.5));
+    let out = eng.submit(&big).unwrap();
+    let SubmitOutcome::Rejected { reason, .. } = out else { panic!("expected a rejection, got {out:?}") };
+    assert_eq!(reason.code(), RejectCode::MaxOrderNotional, "{reason}");
+    // A limit far from the last price: outside the 5 % collar.
+    let mut far = buy(dec!(1));
+    far.order_type = crate::model::OrderType::Limit;
+    far.limit_price = Some(dec!(120));
+    let SubmitOutcome::Rejected { reason, .. } = eng.submit(&far).unwrap() else { panic!("collar") };
+    assert_eq!(reason.code(), RejectCode::PriceCollar, "{reason}");
+    // A small order still goes through.
+    assert!(matches!(eng.submit(&buy(dec!(1))).unwrap(), SubmitOutcome::Accepted(_)));
 }
