@@ -47,8 +47,7 @@ fn engine<J: Journal>(journal: J, journal_on: bool) -> (Engine<SimVenue, J>, Set
 /// Every default check runs; the limits that a million-order stream from one strategy would
 /// trip by design (orders per minute, market hours at the bench's timestamps) are lifted.
 fn bench_risk() -> RiskConfig {
-    let mut risk = RiskConfig::default();
-    risk.market_hours = false;
+    let mut risk = RiskConfig { market_hours: false, ..RiskConfig::default() };
     risk.global.max_orders_per_minute = None;
     risk
 }

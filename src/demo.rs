@@ -80,8 +80,7 @@ impl Sma {
 /// an entry of 20 % of a 100,000 USD account. Market hours are off because daily bars are
 /// stamped 00:00 UTC, outside any session.
 fn demo_risk() -> RiskConfig {
-    let mut risk = RiskConfig::default();
-    risk.market_hours = false;
+    let mut risk = RiskConfig { market_hours: false, ..RiskConfig::default() };
     let d = |n: i64| Some(Decimal::from(n));
     risk.global.max_order_qty_stock = d(100_000);
     risk.global.max_order_qty_crypto = d(10);

@@ -78,9 +78,8 @@ fn usd() -> Currency {
 }
 
 fn test_risk() -> RiskEngine {
-    let mut cfg = RiskConfig::default();
-    cfg.market_hours = false; // the test clock sits after the close
-    RiskEngine::new(cfg).unwrap()
+    // The test clock sits after the close.
+    RiskEngine::new(RiskConfig { market_hours: false, ..RiskConfig::default() }).unwrap()
 }
 
 fn setup() -> (Engine<RecordingVenue, RecordingJournal>, Rc<RefCell<Log>>) {
