@@ -7,15 +7,20 @@
 //! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
 
 pub mod journal;
+mod protect;
 mod views;
+
+pub use protect::{EngineAlert, KillReport, PROTECT_STRATEGY};
 
 pub use journal::{Journal, NoJournal, StoreJournal};
 
 use crate::collections::FastMap;
 use crate::data::MarketEvent;
+use crate::model::PositionId;
 use crate::model::{ClientOrderId, Modification, OrderRequest, StrategyId, Timestamp};
+use crate::monitor::{ExitReason, MonitorSet, MonitorSpec, StopGuard, StopGuardConfig};
 use crate::oms::{Action, Oms, OmsError};
-use crate::risk::{Alert, CheckKind, LimitChange, RejectReason, RiskEngine, StateChange};
+use crate::risk::{CheckKind, LimitChange, RejectReason, RiskEngine, StateChange};
 use crate::store::StoreError;
 use crate::venue::{Venue, VenueEvent};
 use rust_decimal::Decimal;
@@ -33,6 +38,9 @@ pub enum EngineError {
     /// Trading was halted earlier by a store failure.
     #[error("trading is halted: {0}")]
     Halted(String),
+    /// A monitor request was refused.
+    #[error("monitor: {0}")]
+    Monitor(String),
 }
 
 /// What became of a submitted request.
@@ -95,8 +103,14 @@ pub enum RiskAudit {
 pub struct Engine<V: Venue, J: Journal> {
     oms: Oms,
     risk: RiskEngine,
-    alerts: Vec<Alert>,
+    alerts: Vec<EngineAlert>,
     risk_audit: Vec<RiskAudit>,
+    monitors: MonitorSet,
+    guard: StopGuard,
+    guard_keys: FastMap<PositionId, (crate::model::AccountId, crate::model::Symbol)>,
+    protections: FastMap<ClientOrderId, MonitorSpec>,
+    exits: FastMap<ClientOrderId, (PositionId, ExitReason)>,
+    close_reasons: FastMap<PositionId, ExitReason>,
     venue: V,
     journal: J,
     sequences: FastMap<StrategyId, (String, u64)>,
@@ -115,6 +129,12 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             risk,
             alerts: Vec::new(),
             risk_audit: Vec::new(),
+            monitors: MonitorSet::new(),
+            guard: StopGuard::new(StopGuardConfig::for_venue(false)),
+            guard_keys: FastMap::default(),
+            protections: FastMap::default(),
+            exits: FastMap::default(),
+            close_reasons: FastMap::default(),
             venue,
             journal,
             sequences: FastMap::default(),
@@ -148,8 +168,20 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         &mut self.risk
     }
 
-    /// Takes the portfolio alerts raised since the last call.
-    pub fn take_alerts(&mut self) -> Vec<Alert> {
+    /// Sets the protective-stop guarantee (on by default for live venues, off for the
+    /// simulated one).
+    pub fn set_stop_guard(&mut self, config: StopGuardConfig) {
+        self.guard = StopGuard::new(config);
+    }
+
+    /// The position monitors.
+    #[must_use]
+    pub fn monitors(&self) -> &MonitorSet {
+        &self.monitors
+    }
+
+    /// Takes the alerts raised since the last call.
+    pub fn take_alerts(&mut self) -> Vec<EngineAlert> {
         std::mem::take(&mut self.alerts)
     }
 
@@ -270,12 +302,15 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     pub fn on_market(&mut self, event: &MarketEvent) -> Result<(), EngineError> {
         self.now = self.now.max(event.ts());
         self.flush()?;
+        self.run_monitors(event);
+        self.flush()?;
         self.oms.mark(event.symbol(), event.mark_price(), event.ts());
         let mut events = std::mem::take(&mut self.events);
         self.venue.on_market(event, &mut events);
         self.apply_events(&mut events);
         self.events = events;
         self.evaluate_risk();
+        self.settle_protection();
         self.flush()
     }
 
@@ -285,7 +320,11 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         for alert in &alerts {
             tracing::warn!(alert = ?alert, "Engine risk alert");
         }
-        self.alerts.extend(alerts);
+        self.alerts.extend(alerts.into_iter().map(EngineAlert::Risk));
+        self.collect_risk_audit();
+    }
+
+    fn collect_risk_audit(&mut self) {
         self.risk_audit.extend(self.risk.take_limit_changes().into_iter().map(RiskAudit::Limit));
         self.risk_audit.extend(self.risk.take_state_changes().into_iter().map(RiskAudit::State));
     }
@@ -368,9 +407,11 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             // Risk's day-trade rule needs the position a fill started from.
             let fill = match &ev {
                 VenueEvent::Filled(f) => self.oms.order(&f.cid).and_then(|o| {
-                    let before = self.oms.portfolio(&o.account).map_or(Decimal::ZERO, |p| p.qty(&f.symbol));
+                    let position = self.oms.portfolio(&o.account).and_then(|p| p.position(&f.symbol));
+                    let before = position.map_or(Decimal::ZERO, |p| p.qty());
+                    let before_id = position.map(|p| p.id);
                     let class = self.oms.instruments().get(&f.symbol).ok()?.asset_class;
-                    Some((o.account.clone(), f.clone(), class, before))
+                    Some((o.account.clone(), f.clone(), class, before, before_id))
                 }),
                 _ => None,
             };
@@ -378,8 +419,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             match self.oms.apply(ev, &mut self.actions) {
                 Ok(()) => {
                     self.stats.fills += u64::from(is_fill);
-                    if let Some((account, f, class, before)) = fill {
+                    if let Some((account, f, class, before, before_id)) = fill {
                         self.risk.on_fill(&account, &f, class, before);
+                        self.after_fill(&f.cid, &account, &f.symbol, before_id);
                     }
                 }
                 Err(e) => {

@@ -222,3 +222,148 @@ fn a_risk_rejection_is_stored_counted_and_never_sent() {
     // A small order still goes through.
     assert!(matches!(eng.submit(&buy(dec!(1))).unwrap(), SubmitOutcome::Accepted(_)));
 }
+
+mod protection {
+    use super::*;
+    use crate::model::{OrderType, PositionStatus, TradeKind};
+    use crate::monitor::{ExitReason, Level, MonitorSpec, StopGuardConfig};
+
+    fn spec(stop_pct: i64, target_pct: i64) -> MonitorSpec {
+        MonitorSpec {
+            stop_loss: Some(Level::Percent(Decimal::from(stop_pct))),
+            take_profit: Some(Level::Percent(Decimal::from(target_pct))),
+            ..MonitorSpec::default()
+        }
+    }
+
+    /// Opens a protected long of 10 at 100 (filled at bar 1's open) and returns its position id.
+    fn protected_long(eng: &mut Engine<RecordingVenue, RecordingJournal>) -> PositionId {
+        eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+        assert!(matches!(eng.submit_protected(&buy(dec!(10)), spec(5, 10)).unwrap(), SubmitOutcome::Accepted(_)));
+        eng.on_market(&bar(1, dec!(100), dec!(102), dec!(99), dec!(101))).unwrap();
+        let p = eng.oms().portfolio(&acct()).unwrap().position(&sym()).expect("position open");
+        assert_eq!((p.qty(), p.avg_px()), (dec!(10), dec!(100)));
+        assert!(eng.monitors().get(p.id).is_some(), "armed from the entry's fill");
+        p.id
+    }
+
+    fn exit_orders(log: &Rc<RefCell<Log>>) -> Vec<Order> {
+        let mut seen = indexmap::IndexMap::new();
+        for b in &log.borrow().batches {
+            for o in b.orders.values().filter(|o| o.strategy_id.as_str() == PROTECT_STRATEGY) {
+                seen.insert(o.cid.clone(), o.clone());
+            }
+        }
+        seen.into_values().collect()
+    }
+
+    #[test]
+    fn stop_loss_beats_the_target_inside_one_bar_and_fills_at_the_stop() {
+        let (mut eng, log) = setup();
+        let pid = protected_long(&mut eng);
+        // Stop 95, target 110: this bar reaches both; the conservative rule takes the stop.
+        eng.on_market(&bar(2, dec!(99), dec!(111), dec!(94), dec!(96))).unwrap();
+        let book = eng.oms().portfolio(&acct()).unwrap();
+        assert!(book.position(&sym()).is_none(), "closed");
+        assert_eq!(book.realized_pnl(&usd()), dec!(-50)); // (95 − 100) × 10
+        assert_eq!(eng.close_reason(pid), Some(ExitReason::StopLoss));
+        let exits = exit_orders(&log);
+        assert_eq!(exits.len(), 1, "exactly one exit");
+        assert_eq!(
+            (exits[0].order_type, exits[0].stop_price(), exits[0].reduce_only),
+            (OrderType::Stop, Some(dec!(95)), true)
+        );
+        assert_eq!(exits[0].status(), OrderStatus::Filled);
+        assert!(eng.monitors().is_empty(), "disarmed once closed");
+        // Nothing fires again on later bars.
+        eng.on_market(&bar(3, dec!(80), dec!(81), dec!(70), dec!(75))).unwrap();
+        assert_eq!(exit_orders(&log).len(), 1);
+    }
+
+    #[test]
+    fn a_gap_through_the_stop_exits_at_the_open() {
+        let (mut eng, _) = setup();
+        let pid = protected_long(&mut eng);
+        eng.on_market(&bar(2, dec!(90), dec!(92), dec!(88), dec!(91))).unwrap();
+        assert_eq!(eng.oms().portfolio(&acct()).unwrap().realized_pnl(&usd()), dec!(-100)); // (90 − 100) × 10
+        assert_eq!(eng.close_reason(pid), Some(ExitReason::StopLoss));
+    }
+
+    #[test]
+    fn take_profit_fills_at_the_target() {
+        let (mut eng, _) = setup();
+        let pid = protected_long(&mut eng);
+        eng.on_market(&bar(2, dec!(104), dec!(112), dec!(103), dec!(111))).unwrap();
+        assert_eq!(eng.oms().portfolio(&acct()).unwrap().realized_pnl(&usd()), dec!(100)); // (110 − 100) × 10
+        assert_eq!(eng.close_reason(pid), Some(ExitReason::TakeProfit));
+    }
+
+    #[test]
+    fn kill_switch_halts_cancels_and_flattens_once() {
+        let (mut eng, log) = setup();
+        eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+        eng.submit(&buy(dec!(10))).unwrap();
+        eng.on_market(&bar(1, dec!(100), dec!(102), dec!(99), dec!(101))).unwrap();
+        let mut resting = buy(dec!(1));
+        resting.order_type = OrderType::Limit;
+        resting.limit_price = Some(dec!(98));
+        let resting = eng.submit(&resting).unwrap().accepted().unwrap();
+        eng.flush().unwrap();
+        let pid = eng.oms().portfolio(&acct()).unwrap().position(&sym()).unwrap().id;
+
+        let report = eng.kill(true, "ops").unwrap();
+        assert_eq!(report, KillReport { already_halted: false, cancelled: 1, flattening: 1 });
+        assert_eq!(eng.oms().order(&resting).unwrap().status(), OrderStatus::Cancelled);
+        // A second pull changes nothing.
+        assert_eq!(eng.kill(true, "ops").unwrap(), KillReport { already_halted: true, cancelled: 0, flattening: 0 });
+        // Nothing new gets through while halted.
+        let SubmitOutcome::Rejected { reason, .. } = eng.submit(&buy(dec!(1))).unwrap() else { panic!("halted") };
+        assert_eq!(reason.code(), RejectCode::TradingHalted);
+
+        eng.on_market(&bar(2, dec!(97), dec!(98), dec!(96), dec!(97))).unwrap();
+        let book = eng.oms().portfolio(&acct()).unwrap();
+        assert!(book.position(&sym()).is_none());
+        assert_eq!(book.realized_pnl(&usd()), dec!(-30)); // flattened at the next open: (97 − 100) × 10
+        assert_eq!(eng.close_reason(pid), Some(ExitReason::KillSwitch));
+        let last = log.borrow().batches.iter().rev().find_map(|b| b.positions.get(&pid).cloned()).unwrap();
+        assert_eq!(last.status(), PositionStatus::Liquidated);
+        let trade = log.borrow().batches.iter().flat_map(|b| b.trades.clone()).last().unwrap();
+        assert_eq!(trade.kind, TradeKind::Exit);
+        assert!(eng.risk_audit().iter().any(|a| matches!(a, RiskAudit::State(c) if c.who == "ops")), "audited");
+        let alerts = eng.take_alerts();
+        assert!(
+            alerts.iter().any(|a| matches!(a, EngineAlert::Killed { cancelled: 1, flattening: 1, .. })),
+            "{alerts:?}"
+        );
+    }
+
+    #[test]
+    fn a_position_without_a_working_stop_is_flattened_at_its_deadline() {
+        let (mut eng, _) = setup();
+        eng.set_stop_guard(StopGuardConfig { enabled: true, deadline_nanos: 90 * 1_000_000_000 });
+        eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+        eng.submit(&buy(dec!(10))).unwrap();
+        eng.on_market(&bar(1, dec!(100), dec!(102), dec!(99), dec!(101))).unwrap(); // opens at +60 s
+        eng.on_market(&bar(2, dec!(101), dec!(102), dec!(100), dec!(101))).unwrap(); // +120 s: within 90 s? no: 60 s old
+        assert!(eng.take_alerts().iter().all(|a| !matches!(a, EngineAlert::Unprotected { .. })));
+        eng.on_market(&bar(3, dec!(101), dec!(102), dec!(100), dec!(101))).unwrap(); // +180 s: 120 s old, overdue
+        assert!(eng.take_alerts().iter().any(|a| matches!(a, EngineAlert::Unprotected { .. })));
+        eng.on_market(&bar(4, dec!(102), dec!(103), dec!(101), dec!(102))).unwrap();
+        assert!(eng.oms().portfolio(&acct()).unwrap().position(&sym()).is_none(), "flattened");
+    }
+
+    #[test]
+    fn a_working_venue_stop_satisfies_the_guard() {
+        let (mut eng, _) = setup();
+        eng.set_stop_guard(StopGuardConfig { enabled: true, deadline_nanos: 90 * 1_000_000_000 });
+        eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+        let mut req = buy(dec!(10));
+        req.bracket = Some(BracketSpec { stop_loss: Some(dec!(90)), take_profit: None });
+        eng.submit(&req).unwrap();
+        for n in 1..6 {
+            eng.on_market(&bar(n, dec!(100), dec!(102), dec!(99), dec!(101))).unwrap();
+        }
+        assert!(eng.take_alerts().iter().all(|a| !matches!(a, EngineAlert::Unprotected { .. })));
+        assert_eq!(eng.oms().portfolio(&acct()).unwrap().qty(&sym()), dec!(10), "still held, protected by its stop");
+    }
+}

@@ -130,6 +130,7 @@ pub struct Oms {
     dirty_orders: FastIndexSet<ClientOrderId>,
     dirty_positions: FastIndexSet<(AccountId, Symbol)>,
     open: OpenCounts,
+    liquidating: crate::collections::FastSet<ClientOrderId>,
 }
 
 impl Oms {
@@ -150,6 +151,7 @@ impl Oms {
             dirty_orders: FastIndexSet::default(),
             dirty_positions: FastIndexSet::default(),
             open: OpenCounts::default(),
+            liquidating: crate::collections::FastSet::default(),
         }
     }
 
@@ -191,6 +193,12 @@ impl Oms {
     /// Orders that are not terminal, oldest first.
     pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
         self.orders.values()
+    }
+
+    /// Marks an order as a forced liquidation (the kill switch's flattening): a position it
+    /// closes ends `liquidated` rather than `closed`.
+    pub fn mark_liquidation(&mut self, cid: &ClientOrderId) {
+        self.liquidating.insert(cid.clone());
     }
 
     /// Running counts of working orders (O(1) reads for pre-trade checks).
@@ -514,7 +522,8 @@ impl Oms {
         let instrument = self.instruments.get(&fill.symbol)?;
         let portfolio = self.accounts.get_mut(&order.account).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
         let rows = self.config.journal;
-        let booked = portfolio.apply_fill(&fill, instrument, &mut self.next_position_id, false, rows);
+        let liquidation = !self.liquidating.is_empty() && self.liquidating.contains(cid);
+        let booked = portfolio.apply_fill(&fill, instrument, &mut self.next_position_id, liquidation, rows);
         match self.marks.get_mut(&fill.symbol) {
             Some(m) => *m = fill.price,
             None => {
