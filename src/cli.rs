@@ -7,6 +7,16 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rejection_codes_are_read_off_the_reason() {
+        assert_eq!(super::rejection_code("MAX_ORDER_QTY: limit=100, would_be=101"), "MAX_ORDER_QTY");
+        assert_eq!(super::rejection_code("insufficient balance: 3"), "insufficient balance: 3");
+        assert_eq!(super::rejection_code(""), "");
+    }
+}
+
 /// luatrade: automated trading strategies in Lua on one Rust OMS.
 #[derive(Debug, Parser)]
 #[command(name = "luatrade", version, about)]
@@ -69,6 +79,13 @@ pub enum StoreCommand {
         #[arg(long)]
         closed: bool,
     },
+    /// Count rejected orders by reason code (risk codes such as MAX_POSITION_NOTIONAL, or
+    /// the venue's words).
+    Rejections {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+    },
     /// Show one order's audit trail.
     Audit {
         /// Database URL.
@@ -128,6 +145,15 @@ pub enum DbAction {
 fn time(arg: Option<&str>, flag: &str) -> Result<Option<Timestamp>> {
     arg.map(|s| Timestamp::parse_rfc3339(s).with_context(|| format!("--{flag} '{s}' is not an RFC 3339 time")))
         .transpose()
+}
+
+/// The stable code of a stored rejection reason: the part before `:` when it is a
+/// SCREAMING_SNAKE code (risk), else the whole text (a venue's words).
+fn rejection_code(reason: &str) -> &str {
+    match reason.split_once(':') {
+        Some((code, _)) if !code.is_empty() && code.chars().all(|c| c.is_ascii_uppercase() || c == '_') => code,
+        _ => reason,
+    }
 }
 
 /// Opens a database that must already exist: reading commands never create an empty one.
@@ -225,6 +251,19 @@ async fn run_store_command(command: StoreCommand) -> Result<()> {
                 );
             }
             eprintln!("{} position(s)", positions.len());
+        }
+        StoreCommand::Rejections { db } => {
+            let store = open_existing(&db).await?;
+            let filter = OrderFilter { status: Some(vec![OrderStatus::Rejected]), ..OrderFilter::default() };
+            let mut counts = std::collections::BTreeMap::new();
+            for o in store.orders(&filter).await? {
+                let reason = o.history().iter().rev().find_map(|c| c.reason.clone()).unwrap_or_default();
+                *counts.entry(rejection_code(&reason).to_owned()).or_insert(0u64) += 1;
+            }
+            for (code, n) in &counts {
+                println!("{n:>8}  {code}");
+            }
+            eprintln!("{} rejected order(s)", counts.values().sum::<u64>());
         }
         StoreCommand::Audit { db, cid } => {
             let cid = ClientOrderId::try_new(cid)?;

@@ -49,6 +49,10 @@ pub struct DemoArgs {
     /// Slow SMA length.
     #[arg(long, default_value = "30")]
     pub slow: usize,
+    /// Risk limit on one symbol's position value in USD (the demo buys 20 % of equity, so a
+    /// lower value shows risk rejecting entries).
+    #[arg(long, default_value = "50000")]
+    pub max_position_notional: Decimal,
     /// Crash drill: after this many fills, print the committed state as JSON and abort the
     /// process without any shutdown (used by the crash-recovery test).
     #[arg(long, hide = true)]
@@ -79,13 +83,13 @@ impl Sma {
 /// Risk limits sized for the demo: every default check runs, with position limits that fit
 /// an entry of 20 % of a 100,000 USD account. Market hours are off because daily bars are
 /// stamped 00:00 UTC, outside any session.
-fn demo_risk() -> RiskConfig {
+fn demo_risk(max_position_notional: Decimal) -> RiskConfig {
     let mut risk = RiskConfig { market_hours: false, ..RiskConfig::default() };
     let d = |n: i64| Some(Decimal::from(n));
     risk.global.max_order_qty_stock = d(100_000);
     risk.global.max_order_qty_crypto = d(10);
     risk.global.max_order_notional = d(50_000);
-    risk.global.max_position_notional = d(50_000);
+    risk.global.max_position_notional = Some(max_position_notional);
     risk.global.daily_loss_limit = d(10_000);
     risk.global.max_drawdown_pct = d(30);
     risk
@@ -158,7 +162,12 @@ fn run_with<J: Journal + Summarise>(
         max_volume_share: Some(Decimal::new(1, 1)),
         ..SimConfig::default()
     };
-    let mut engine = Engine::new(oms, RiskEngine::new(demo_risk())?, SimVenue::new(sim, instruments), journal);
+    let mut engine = Engine::new(
+        oms,
+        RiskEngine::new(demo_risk(args.max_position_notional))?,
+        SimVenue::new(sim, instruments),
+        journal,
+    );
 
     let (mut fast, mut slow) = (Sma::new(args.fast), Sma::new(args.slow));
     let mut prev_diff: Option<f64> = None;

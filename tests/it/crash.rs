@@ -177,3 +177,25 @@ fn the_demo_can_run_twice_on_the_same_database() {
     };
     assert_eq!(summary(&runs[0]), summary(&runs[1]), "deterministic: same inputs, same books");
 }
+
+#[test]
+fn risk_rejections_are_stored_and_counted_by_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("risk.db").display());
+    let out = demo()
+        .args(["--data", &repo_file("examples/data/orcl_1d_1995-2014.csv"), "--db", &url])
+        .args(["--max-position-notional", "5000"])
+        .output()
+        .expect("run luatrade demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.contains("risk rejections")).expect("rejections line");
+    assert!(line.contains("MaxPositionNotional"), "{line}");
+    let cli = Command::new(env!("CARGO_BIN_EXE_luatrade")).args(["rejections", "--db", &url]).output().expect("cli");
+    let text = String::from_utf8_lossy(&cli.stdout);
+    let row = text.lines().find(|l| l.ends_with("MAX_POSITION_NOTIONAL")).unwrap_or_else(|| panic!("{text}"));
+    let n: u64 = row.split_whitespace().next().unwrap().parse().unwrap();
+    // The demo printed the same count from the engine's in-memory counters.
+    assert!(line.contains(&format!("MaxPositionNotional, {n})")), "{line} vs {row}");
+    assert!(n > 10, "every entry of ~20,000 USD is refused: {n}");
+}
