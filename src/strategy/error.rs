@@ -92,7 +92,8 @@ fn lua_message(err: &mlua::Error) -> String {
     }
 }
 
-/// Splits `"<file>:<line>: message"` (as Lua prefixes positions) into the line and the rest.
+/// Splits `"<file>:<line>: message"` (as Lua prefixes positions) into the line and the
+/// message's first line (the traceback that follows points into host code and is dropped).
 /// Searches for the file name anywhere in the first line, since Lua may shorten long names.
 fn split_position(file: &str, text: &str) -> (Option<u32>, String) {
     let first = text.lines().next().unwrap_or("");
@@ -103,17 +104,11 @@ fn split_position(file: &str, text: &str) -> (Option<u32>, String) {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             if let Ok(line) = digits.parse::<u32>() {
                 let msg = rest[digits.len()..].trim_start_matches(':').trim_start();
-                let mut message = msg.to_owned();
-                // Keep any further lines (tracebacks) after the message.
-                if let Some((_, tail)) = text.split_once('\n') {
-                    message.push('\n');
-                    message.push_str(tail);
-                }
-                return (Some(line), message);
+                return (Some(line), msg.to_owned());
             }
         }
     }
-    (None, text.to_owned())
+    (None, first.to_owned())
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ impl LuaStrategy {
                 &sid,
                 file,
                 ErrorKind::Shape,
-                format!("the file must return a table of callbacks, it returned a {}", module.type_name()),
+                format!("the file must return a table of callbacks, it returned a {}", lua_type(&module)),
             ));
         };
         let mut callbacks = [false; 9];
@@ -587,6 +587,14 @@ impl LuaStrategy {
             }
             other => Err(format!("unknown host request {other}")),
         }
+    }
+}
+
+/// A value's Lua type name (Luau has one number type; mlua may report `integer`).
+fn lua_type(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "number",
+        other => other.type_name(),
     }
 }
 
