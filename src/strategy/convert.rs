@@ -123,7 +123,8 @@ fn read_order(t: &Table, allow_side: bool) -> Result<RawOrder, String> {
             "symbol" => r.symbol = Some(string("symbol", &v)?),
             "side" if allow_side => {
                 let s = string("side", &v)?;
-                r.side = Some(Side::parse(&s).ok_or_else(|| format!("field 'side' must be 'buy' or 'sell', got '{s}'"))?);
+                r.side =
+                    Some(Side::parse(&s).ok_or_else(|| format!("field 'side' must be 'buy' or 'sell', got '{s}'"))?);
             }
             "qty" => r.qty = Some(number("qty", &v)?),
             "notional" => r.notional = Some(number("notional", &v)?),
@@ -140,7 +141,8 @@ fn read_order(t: &Table, allow_side: bool) -> Result<RawOrder, String> {
             "tif" => {
                 let s = string("tif", &v)?;
                 r.tif = Some(
-                    TimeInForce::parse(&s).ok_or_else(|| format!("field 'tif' must be gtc, day, ioc or fok, got '{s}'"))?,
+                    TimeInForce::parse(&s)
+                        .ok_or_else(|| format!("field 'tif' must be gtc, day, ioc or fok, got '{s}'"))?,
                 );
             }
             "stop_loss" => r.stop_loss = Some(number("stop_loss", &v)?),
@@ -175,8 +177,7 @@ pub(crate) fn order_from_table(t: &Table, side: Option<Side>, cx: &OrderContext<
     let side = side.or(r.side).ok_or("field 'side' ('buy' or 'sell') is required")?;
     let symbol_text = r.symbol.ok_or("field 'symbol' is required")?;
     let symbol = Symbol::try_new(symbol_text.as_str()).map_err(|e| e.to_string())?;
-    let inst: Instrument =
-        cx.view.instrument(&symbol).ok_or_else(|| format!("unknown instrument '{symbol_text}'"))?;
+    let inst: Instrument = cx.view.instrument(&symbol).ok_or_else(|| format!("unknown instrument '{symbol_text}'"))?;
     let tick = inst.tick_size;
     let price = |field: &str, x: Option<f64>| x.map(|x| quantize_price(field, x, tick)).transpose();
 
@@ -204,9 +205,10 @@ pub(crate) fn order_from_table(t: &Table, side: Option<Side>, cx: &OrderContext<
         (Some(_), Some(_)) => return Err("give qty or notional, not both".into()),
         (Some(q), None) => quantize_qty("qty", q, inst.lot_size)?,
         (None, Some(n)) => {
-            let px = r.limit_price.or((cx.last_price)(&symbol)).ok_or_else(|| {
-                format!("notional needs a limit_price or a price seen for '{symbol_text}'")
-            })?;
+            let px = r
+                .limit_price
+                .or((cx.last_price)(&symbol))
+                .ok_or_else(|| format!("notional needs a limit_price or a price seen for '{symbol_text}'"))?;
             quantize_qty("notional / price", n / px, inst.lot_size)?
         }
         (None, None) => return Err("field 'qty' (or 'notional') is required".into()),
@@ -258,8 +260,12 @@ pub(crate) fn modification_from_table(t: &Table, inst: &Instrument) -> Result<Mo
         };
         match key.as_str() {
             "qty" => m.qty = Some(quantize_qty("qty", number("qty", &v)?, inst.lot_size)?),
-            "limit_price" => m.limit_price = Some(quantize_price("limit_price", number("limit_price", &v)?, inst.tick_size)?),
-            "stop_price" => m.stop_price = Some(quantize_price("stop_price", number("stop_price", &v)?, inst.tick_size)?),
+            "limit_price" => {
+                m.limit_price = Some(quantize_price("limit_price", number("limit_price", &v)?, inst.tick_size)?)
+            }
+            "stop_price" => {
+                m.stop_price = Some(quantize_price("stop_price", number("stop_price", &v)?, inst.tick_size)?)
+            }
             other => return Err(format!("unknown modify field '{other}'; allowed: qty, limit_price, stop_price")),
         }
     }
@@ -319,7 +325,10 @@ mod tests {
     #[test]
     fn numbers_must_be_finite_numbers() {
         assert_eq!(number("qty", &Value::Number(2.5)), Ok(2.5));
-        assert_eq!(number("qty", &Value::Number(f64::NAN)).unwrap_err(), "field 'qty' must be a finite number, got NaN");
+        assert_eq!(
+            number("qty", &Value::Number(f64::NAN)).unwrap_err(),
+            "field 'qty' must be a finite number, got NaN"
+        );
         assert_eq!(number("qty", &Value::Boolean(true)).unwrap_err(), "field 'qty' must be a number, got boolean");
     }
 }

@@ -63,7 +63,14 @@ impl StrategyError {
     /// Builds an error with no line or callback.
     #[must_use]
     pub fn new(strategy: &str, file: &str, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { strategy: strategy.to_owned(), file: file.to_owned(), line: None, callback: None, kind, message: message.into() }
+        Self {
+            strategy: strategy.to_owned(),
+            file: file.to_owned(),
+            line: None,
+            callback: None,
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Builds an error from a Lua error, taking the line from its `file:line:` prefix.

@@ -118,7 +118,11 @@ impl StrategyHost {
     /// Loads every `*.lua` in `dir` (sorted by name); returns the failures.
     pub fn load_dir(&mut self, dir: &Path) -> Vec<StrategyError> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "lua")).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "lua"))
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         files.iter().filter_map(|p| self.load_file(p).err()).collect()
@@ -187,7 +191,11 @@ impl StrategyHost {
             return out;
         }
         for i in 0..self.slots.len() {
-            self.call_at(i, &mut out, |s| if s.wants(&signal.symbol) { s.on_signal(view, signal) } else { Ok(Vec::new()) });
+            self.call_at(
+                i,
+                &mut out,
+                |s| if s.wants(&signal.symbol) { s.on_signal(view, signal) } else { Ok(Vec::new()) },
+            );
         }
         out
     }

@@ -162,7 +162,8 @@ impl LuaStrategy {
         steps.set(0);
         let chunk = lua.load(source).set_name(format!("@{file}")).set_mode(ChunkMode::Text);
         let module: Value = chunk.eval().map_err(|e| {
-            let kind = if matches!(e, mlua::Error::SyntaxError { .. }) { ErrorKind::Syntax } else { ErrorKind::Runtime };
+            let kind =
+                if matches!(e, mlua::Error::SyntaxError { .. }) { ErrorKind::Syntax } else { ErrorKind::Runtime };
             classify(&sid, file, kind, &e, steps.get() > config.instruction_budget, budget_line.get())
         })?;
         let Value::Table(module) = module else {
@@ -180,26 +181,49 @@ impl LuaStrategy {
             let key = match &k {
                 Value::String(s) => s.to_string_lossy(),
                 other => {
-                    return Err(StrategyError::new(&sid, file, ErrorKind::Shape, format!("unexpected {} key in the strategy table", other.type_name())))
+                    return Err(StrategyError::new(
+                        &sid,
+                        file,
+                        ErrorKind::Shape,
+                        format!("unexpected {} key in the strategy table", other.type_name()),
+                    ))
                 }
             };
             if let Some(kind) = Kind::ALL.iter().find(|k| k.name() == key) {
                 if !matches!(v, Value::Function(_)) {
-                    return Err(StrategyError::new(&sid, file, ErrorKind::Shape, format!("'{key}' must be a function, got {}", v.type_name())));
+                    return Err(StrategyError::new(
+                        &sid,
+                        file,
+                        ErrorKind::Shape,
+                        format!("'{key}' must be a function, got {}", v.type_name()),
+                    ));
                 }
                 callbacks[*kind as usize] = true;
             } else if key == "params" {
                 if !matches!(v, Value::Table(_)) {
-                    return Err(StrategyError::new(&sid, file, ErrorKind::Shape, format!("'params' must be a table, got {}", v.type_name())));
+                    return Err(StrategyError::new(
+                        &sid,
+                        file,
+                        ErrorKind::Shape,
+                        format!("'params' must be a table, got {}", v.type_name()),
+                    ));
                 }
             } else if key == "symbols" {
                 let Value::Table(t) = v else {
-                    return Err(StrategyError::new(&sid, file, ErrorKind::Shape, "'symbols' must be a list of symbol names"));
+                    return Err(StrategyError::new(
+                        &sid,
+                        file,
+                        ErrorKind::Shape,
+                        "'symbols' must be a list of symbol names",
+                    ));
                 };
                 let mut list = Vec::new();
                 for s in t.sequence_values::<String>() {
                     let s = s.map_err(lua_err(&sid, file, ErrorKind::Shape))?;
-                    list.push(Symbol::try_new(s).map_err(|e| StrategyError::new(&sid, file, ErrorKind::Shape, e.to_string()))?);
+                    list.push(
+                        Symbol::try_new(s)
+                            .map_err(|e| StrategyError::new(&sid, file, ErrorKind::Shape, e.to_string()))?,
+                    );
                 }
                 symbols = Some(list);
             } else {
@@ -208,7 +232,10 @@ impl LuaStrategy {
                     &sid,
                     file,
                     ErrorKind::Shape,
-                    format!("unknown key '{key}' in the strategy table; allowed: params, symbols, {}", known.join(", ")),
+                    format!(
+                        "unknown key '{key}' in the strategy table; allowed: params, symbols, {}",
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -304,7 +331,11 @@ impl LuaStrategy {
             .serialize_none_to_null(false)
             .serialize_unit_to_null(false);
         let v = self.lua.to_value_with(state, opts).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))?;
-        let v = if matches!(v, Value::Nil) { Value::Table(self.lua.create_table().map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))?) } else { v };
+        let v = if matches!(v, Value::Nil) {
+            Value::Table(self.lua.create_table().map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))?)
+        } else {
+            v
+        };
         self.ctx.raw_set("state", v).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))
     }
 
@@ -328,7 +359,12 @@ impl LuaStrategy {
     ///
     /// # Errors
     /// The callback's error (runtime, budget, memory), with file and line.
-    pub fn on_bar(&mut self, view: &dyn StrategyView, symbol: &Symbol, bar: &Bar) -> Result<Vec<Command>, StrategyError> {
+    pub fn on_bar(
+        &mut self,
+        view: &dyn StrategyView,
+        symbol: &Symbol,
+        bar: &Bar,
+    ) -> Result<Vec<Command>, StrategyError> {
         let close = f(bar.close);
         self.remember_price(symbol, close);
         if !self.has(Kind::Bar) {
@@ -336,7 +372,17 @@ impl LuaStrategy {
         }
         let name = self.name_of(symbol).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::Runtime))?;
         let now = secs(view.now().nanos());
-        let args = (Kind::Bar as u8, now, name, secs(bar.ts.nanos()), f(bar.open), f(bar.high), f(bar.low), close, f(bar.volume));
+        let args = (
+            Kind::Bar as u8,
+            now,
+            name,
+            secs(bar.ts.nanos()),
+            f(bar.open),
+            f(bar.high),
+            f(bar.low),
+            close,
+            f(bar.volume),
+        );
         self.run(view, Kind::Bar, args, false)
     }
 
@@ -344,7 +390,12 @@ impl LuaStrategy {
     ///
     /// # Errors
     /// As [`LuaStrategy::on_bar`].
-    pub fn on_tick(&mut self, view: &dyn StrategyView, symbol: &Symbol, tick: &crate::data::bar::TradeTick) -> Result<Vec<Command>, StrategyError> {
+    pub fn on_tick(
+        &mut self,
+        view: &dyn StrategyView,
+        symbol: &Symbol,
+        tick: &crate::data::bar::TradeTick,
+    ) -> Result<Vec<Command>, StrategyError> {
         self.remember_price(symbol, f(tick.price));
         if !self.has(Kind::Tick) {
             return Ok(Vec::new());
@@ -427,7 +478,11 @@ impl LuaStrategy {
     ///
     /// # Errors
     /// As [`LuaStrategy::on_bar`], or [`ErrorKind::State`].
-    pub fn on_reload(&mut self, view: &dyn StrategyView, old: &serde_json::Value) -> Result<Vec<Command>, StrategyError> {
+    pub fn on_reload(
+        &mut self,
+        view: &dyn StrategyView,
+        old: &serde_json::Value,
+    ) -> Result<Vec<Command>, StrategyError> {
         self.restore_state(old)?;
         if !self.has(Kind::Reload) {
             return Ok(Vec::new());
@@ -471,8 +526,9 @@ impl LuaStrategy {
                 }
                 Err(e) => {
                     let over = self.steps.get() > self.budget;
-                    let err = classify(self.id.as_str(), &self.file, ErrorKind::Runtime, &e, over, self.budget_line.get())
-                        .in_callback(kind.name());
+                    let err =
+                        classify(self.id.as_str(), &self.file, ErrorKind::Runtime, &e, over, self.budget_line.get())
+                            .in_callback(kind.name());
                     if err.kind == ErrorKind::Memory {
                         let _ = self.lua.gc_collect();
                     }
@@ -513,7 +569,11 @@ impl LuaStrategy {
                 if hold_signal && !request.reduce_only {
                     return Err(format!("ctx:{verb}: a hold/neutral signal approves nothing; only reduce_only orders may be sent while handling it"));
                 }
-                let provenance = Provenance { script_hash: self.script_hash.clone(), generation: self.generation, callback: kind.name() };
+                let provenance = Provenance {
+                    script_hash: self.script_hash.clone(),
+                    generation: self.generation,
+                    callback: kind.name(),
+                };
                 out.push(Command::Submit { request, provenance });
                 none
             }
@@ -528,11 +588,19 @@ impl LuaStrategy {
                 none
             }
             5 => {
-                let id = ClientOrderId::try_new(string_arg("ctx:modify", &a)?).map_err(|e| format!("ctx:modify: {e}"))?;
-                let Value::Table(t) = b else { return Err("ctx:modify takes (order_id, {qty=, limit_price=, stop_price=})".into()) };
-                let order = view.open_orders(&self.id).into_iter().find(|o| o.cid == id)
+                let id =
+                    ClientOrderId::try_new(string_arg("ctx:modify", &a)?).map_err(|e| format!("ctx:modify: {e}"))?;
+                let Value::Table(t) = b else {
+                    return Err("ctx:modify takes (order_id, {qty=, limit_price=, stop_price=})".into());
+                };
+                let order = view
+                    .open_orders(&self.id)
+                    .into_iter()
+                    .find(|o| o.cid == id)
                     .ok_or_else(|| format!("ctx:modify: no open order '{id}' of this strategy"))?;
-                let inst = view.instrument(&order.symbol).ok_or_else(|| format!("ctx:modify: unknown instrument '{}'", order.symbol))?;
+                let inst = view
+                    .instrument(&order.symbol)
+                    .ok_or_else(|| format!("ctx:modify: unknown instrument '{}'", order.symbol))?;
                 let m = convert::modification_from_table(&t, &inst).map_err(|m| format!("ctx:modify: {m}"))?;
                 out.push(Command::Modify(id, m));
                 none
@@ -549,12 +617,15 @@ impl LuaStrategy {
                 match &a {
                     Value::Nil => {}
                     Value::Table(t) => {
-                        let s: Option<String> = t.raw_get("symbol").map_err(|e| format!("ctx:orders: field 'symbol' {e}"))?;
+                        let s: Option<String> =
+                            t.raw_get("symbol").map_err(|e| format!("ctx:orders: field 'symbol' {e}"))?;
                         if let Some(s) = s {
                             orders.retain(|o| o.symbol.as_str() == s);
                         }
                     }
-                    other => return Err(format!("ctx:orders takes nothing or {{symbol = ...}}, got {}", other.type_name())),
+                    other => {
+                        return Err(format!("ctx:orders takes nothing or {{symbol = ...}}, got {}", other.type_name()))
+                    }
                 }
                 Ok((Value::Table(convert::orders_table(&self.lua, &orders).map_err(lua_e)?), Value::Nil))
             }
@@ -614,7 +685,14 @@ fn secs(nanos: i64) -> f64 {
     nanos as f64 / 1e9
 }
 
-fn classify(id: &str, file: &str, kind: ErrorKind, e: &mlua::Error, over_budget: bool, budget_line: u32) -> StrategyError {
+fn classify(
+    id: &str,
+    file: &str,
+    kind: ErrorKind,
+    e: &mlua::Error,
+    over_budget: bool,
+    budget_line: u32,
+) -> StrategyError {
     let mut err = StrategyError::from_lua(id, file, kind, e);
     if over_budget {
         err.kind = ErrorKind::Budget;

@@ -30,8 +30,8 @@ pub use reload::ReloadEvent;
 pub use signal::{load_signals_jsonl, Signal, SignalAction, SignalLineError};
 
 use crate::model::{
-    AccountId, ClientOrderId, Instrument, Modification, Order, OrderRequest, OrderStatus, OrderType, Side,
-    StrategyId, Symbol, Timestamp,
+    AccountId, ClientOrderId, Instrument, Modification, Order, OrderRequest, OrderStatus, OrderType, Side, StrategyId,
+    Symbol, Timestamp,
 };
 use rust_decimal::Decimal;
 

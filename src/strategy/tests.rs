@@ -51,7 +51,13 @@ fn bar(close: Decimal) -> Bar {
 }
 
 fn load_src(name: &str, src: &str) -> Result<LuaStrategy, StrategyError> {
-    LuaStrategy::from_source(StrategyId::try_new(name).unwrap(), &format!("{name}.lua"), src.as_bytes(), &HostConfig::default(), 0)
+    LuaStrategy::from_source(
+        StrategyId::try_new(name).unwrap(),
+        &format!("{name}.lua"),
+        src.as_bytes(),
+        &HostConfig::default(),
+        0,
+    )
 }
 
 fn small_budget() -> HostConfig {
@@ -112,8 +118,9 @@ fn sandbox_blocks_every_unsafe_facility_with_a_clear_error() {
 #[test]
 fn binary_chunks_are_refused_at_load() {
     let bytecode = mlua::chunk::Compiler::new().compile("return {}").unwrap();
-    let err = LuaStrategy::from_source(StrategyId::try_new("bin").unwrap(), "bin.lua", &bytecode, &HostConfig::default(), 0)
-        .unwrap_err();
+    let err =
+        LuaStrategy::from_source(StrategyId::try_new("bin").unwrap(), "bin.lua", &bytecode, &HostConfig::default(), 0)
+            .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Syntax, "{err}");
     assert_eq!(err.strategy, "bin");
 }
@@ -140,8 +147,9 @@ fn strategy_table_shape_is_checked() {
 #[test]
 fn runaway_loop_hits_the_budget_and_the_state_stays_usable() {
     let src = "return { on_bar = function(ctx, bar)\n if bar.close > 100 then\n  while true do end\n end\n ctx:buy{symbol = bar.symbol, qty = 1}\nend }";
-    let mut s = LuaStrategy::from_source(StrategyId::try_new("spin").unwrap(), "spin.lua", src.as_bytes(), &small_budget(), 0)
-        .unwrap();
+    let mut s =
+        LuaStrategy::from_source(StrategyId::try_new("spin").unwrap(), "spin.lua", src.as_bytes(), &small_budget(), 0)
+            .unwrap();
     let view = FakeView::default();
     let err = s.on_bar(&view, &sym("X"), &bar(dec!(101))).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Budget, "{err}");
@@ -156,7 +164,8 @@ fn runaway_loop_hits_the_budget_and_the_state_stays_usable() {
 fn memory_bomb_hits_the_limit() {
     let src = "return { on_bar = function(ctx, bar)\n local t = {}\n for i = 1, 1e9 do t[i] = {i} end\nend }";
     let cfg = HostConfig { instruction_budget: u64::MAX, memory_limit: 8 * 1024 * 1024, ..HostConfig::default() };
-    let mut s = LuaStrategy::from_source(StrategyId::try_new("bomb").unwrap(), "bomb.lua", src.as_bytes(), &cfg, 0).unwrap();
+    let mut s =
+        LuaStrategy::from_source(StrategyId::try_new("bomb").unwrap(), "bomb.lua", src.as_bytes(), &cfg, 0).unwrap();
     let err = s.on_bar(&FakeView::default(), &sym("X"), &bar(dec!(1))).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Memory, "{err}");
     assert!(s.used_memory() < 8 * 1024 * 1024);
@@ -166,7 +175,11 @@ fn memory_bomb_hits_the_limit() {
 fn host_pauses_a_runaway_strategy_and_keeps_the_others_running() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spin.lua"), "return { on_bar = function() while true do end end }").unwrap();
-    std::fs::write(dir.path().join("good.lua"), "return { on_bar = function(ctx, b) ctx:buy{symbol=b.symbol, qty=1} end }").unwrap();
+    std::fs::write(
+        dir.path().join("good.lua"),
+        "return { on_bar = function(ctx, b) ctx:buy{symbol=b.symbol, qty=1} end }",
+    )
+    .unwrap();
     let mut host = StrategyHost::new(small_budget());
     assert!(host.load_dir(dir.path()).is_empty());
     let view = FakeView::default();
@@ -187,7 +200,8 @@ fn host_pauses_a_runaway_strategy_and_keeps_the_others_running() {
 fn consecutive_errors_disable_a_strategy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("flaky.lua");
-    std::fs::write(&path, "return { on_bar = function(ctx, b)\n if b.close < 10 then error('bad bar') end\nend }").unwrap();
+    std::fs::write(&path, "return { on_bar = function(ctx, b)\n if b.close < 10 then error('bad bar') end\nend }")
+        .unwrap();
     let mut host = StrategyHost::new(HostConfig { max_consecutive_errors: 3, ..HostConfig::default() });
     let id = host.load_file(&path).unwrap();
     let view = FakeView::default();
@@ -201,7 +215,14 @@ fn consecutive_errors_disable_a_strategy() {
     let info = host.info(&id).unwrap();
     assert_eq!(info.errors, 5);
     assert!(matches!(&info.status, StrategyStatus::Disabled(r) if r.contains("3 consecutive errors")), "{info:?}");
-    let err = host.take_events().into_iter().find_map(|e| match e { HostEvent::Error(e) => Some(e), _ => None }).unwrap();
+    let err = host
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            HostEvent::Error(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!((err.line, err.message.as_str()), (Some(2), "bad bar"));
 }
 
@@ -221,7 +242,10 @@ fn ctx_buy_builds_a_quantized_order_with_everything_attached() {
     assert_eq!(request.limit_price, Some(dec!(101.26)));
     assert_eq!(request.order_type, OrderType::Limit);
     assert_eq!(request.tif, crate::model::TimeInForce::Day);
-    assert_eq!(request.bracket, Some(crate::model::BracketSpec { stop_loss: Some(dec!(95)), take_profit: Some(dec!(110.01)) }));
+    assert_eq!(
+        request.bracket,
+        Some(crate::model::BracketSpec { stop_loss: Some(dec!(95)), take_profit: Some(dec!(110.01)) })
+    );
     let llm = request.llm.as_ref().unwrap();
     assert_eq!((llm.reasoning(), llm.confidence(), llm.provider(), llm.model()), ("momentum", 0.8, "acme", "m1"));
     assert_eq!(provenance.callback, "on_bar");
@@ -291,16 +315,20 @@ fn ctx_queries_read_the_view() {
             "n": 1, "id": "q-1", "ok": false, "code": "MAX_NOTIONAL", "msg": "too big"})
     );
     assert_eq!(s.take_logs(), vec!["hello 42".to_owned()]);
-    assert_eq!(cmds, vec![
-        Command::Cancel(cid.clone()),
-        Command::Modify(cid, crate::model::Modification { limit_price: Some(dec!(10)), ..Default::default() }),
-        Command::Close(sym("ORCL")),
-    ]);
+    assert_eq!(
+        cmds,
+        vec![
+            Command::Cancel(cid.clone()),
+            Command::Modify(cid, crate::model::Modification { limit_price: Some(dec!(10)), ..Default::default() }),
+            Command::Close(sym("ORCL")),
+        ]
+    );
 }
 
 #[test]
 fn intents_of_a_failed_callback_are_discarded() {
-    let src = "return { on_bar = function(ctx, bar)\n ctx:buy{symbol = bar.symbol, qty = 1}\n error('after buy')\nend }";
+    let src =
+        "return { on_bar = function(ctx, bar)\n ctx:buy{symbol = bar.symbol, qty = 1}\n error('after buy')\nend }";
     let mut s = load_src("half", src).unwrap();
     let err = s.on_bar(&FakeView::default(), &sym("X"), &bar(dec!(1))).unwrap_err();
     assert_eq!((err.line, err.message.as_str()), (Some(3), "after buy"));
@@ -481,8 +509,10 @@ fn breakout_trailing_buys_the_breakout_and_trails_the_fill() {
     };
     let cmds = s.on_fill(&view, &fill).unwrap();
     let r = submit(&cmds[0]);
-    assert_eq!((r.side, r.order_type, r.trailing, r.reduce_only, r.qty),
-        (Side::Sell, OrderType::TrailingStop, Some(crate::model::TrailingOffset::Percent(dec!(5))), true, dec!(100)));
+    assert_eq!(
+        (r.side, r.order_type, r.trailing, r.reduce_only, r.qty),
+        (Side::Sell, OrderType::TrailingStop, Some(crate::model::TrailingOffset::Percent(dec!(5))), true, dec!(100))
+    );
     let Command::Submit { provenance, .. } = &cmds[0] else { unreachable!() };
     assert_eq!(provenance.callback, "on_fill");
 }
@@ -525,9 +555,12 @@ fn bracket_attaches_stop_loss_and_take_profit_from_atr() {
 #[test]
 fn llm_signal_passes_reasoning_and_confidence_and_never_acts_on_hold() {
     let (signals, bad) = load_signals_jsonl(concat!(
-        r#"{"symbol":"ORCL","side":"buy","confidence":0.9,"reasoning":"cloud growth","provider":"acme","model":"m2","ts":"2014-01-02T00:00:00Z","ttl_secs":3600}"#, "\n",
-        r#"{"symbol":"ORCL","side":"buy","confidence":0.5,"reasoning":"meh","ts":"2014-01-02T00:00:00Z"}"#, "\n",
-        r#"{"symbol":"ORCL","side":"hold","confidence":0.99,"reasoning":"wait","ts":"2014-01-02T00:00:00Z"}"#, "\n",
+        r#"{"symbol":"ORCL","side":"buy","confidence":0.9,"reasoning":"cloud growth","provider":"acme","model":"m2","ts":"2014-01-02T00:00:00Z","ttl_secs":3600}"#,
+        "\n",
+        r#"{"symbol":"ORCL","side":"buy","confidence":0.5,"reasoning":"meh","ts":"2014-01-02T00:00:00Z"}"#,
+        "\n",
+        r#"{"symbol":"ORCL","side":"hold","confidence":0.99,"reasoning":"wait","ts":"2014-01-02T00:00:00Z"}"#,
+        "\n",
         r#"{"symbol":"ORCL","side":"buy","confidence":0.95,"reasoning":"stale","ts":"2014-01-01T00:00:00Z","ttl_secs":60}"#,
     ));
     assert!(bad.is_empty());
@@ -555,7 +588,8 @@ fn llm_signal_passes_reasoning_and_confidence_and_never_acts_on_hold() {
 fn a_hold_signal_cannot_open_an_order() {
     let src = "return { on_signal = function(ctx, s)\n ctx:buy{symbol = s.symbol, qty = 1}\nend }";
     let mut s = load_src("eager", src).unwrap();
-    let (sig, _) = load_signals_jsonl(r#"{"symbol":"ORCL","side":"neutral","confidence":1,"ts":"2014-01-02T00:00:00Z"}"#);
+    let (sig, _) =
+        load_signals_jsonl(r#"{"symbol":"ORCL","side":"neutral","confidence":1,"ts":"2014-01-02T00:00:00Z"}"#);
     let err = s.on_signal(&FakeView::default(), &sig[0]).unwrap_err();
     assert!(err.message.contains("approves nothing"), "{err}");
     assert_eq!(err.line, Some(2));
@@ -565,13 +599,18 @@ fn a_hold_signal_cannot_open_an_order() {
 
 #[test]
 fn state_round_trips_through_json() {
-    let mut s = load_src("st", "return { on_bar = function(ctx, b) ctx.state.n = (ctx.state.n or 0) + 1; ctx.state.tag = 'x' end }").unwrap();
+    let mut s = load_src(
+        "st",
+        "return { on_bar = function(ctx, b) ctx.state.n = (ctx.state.n or 0) + 1; ctx.state.tag = 'x' end }",
+    )
+    .unwrap();
     let view = FakeView::default();
     s.on_bar(&view, &sym("X"), &bar(dec!(1))).unwrap();
     s.on_bar(&view, &sym("X"), &bar(dec!(1))).unwrap();
     let st = s.export_state().unwrap();
     assert_eq!(st, serde_json::json!({"n": 2, "tag": "x"}));
-    let mut restarted = load_src("st", "return { on_bar = function(ctx, b) ctx.state.n = (ctx.state.n or 0) + 1 end }").unwrap();
+    let mut restarted =
+        load_src("st", "return { on_bar = function(ctx, b) ctx.state.n = (ctx.state.n or 0) + 1 end }").unwrap();
     restarted.restore_state(&st).unwrap();
     restarted.on_bar(&view, &sym("X"), &bar(dec!(1))).unwrap();
     assert_eq!(restarted.export_state().unwrap()["n"], serde_json::json!(3));
@@ -600,7 +639,13 @@ fn reload_runs_new_code_with_old_state_and_a_broken_edit_keeps_the_old() {
     std::fs::write(&path, "return { on_bar = function(ctx, b)\n if then end }").unwrap();
     host.reload_path(&view, &path);
     let events = host.take_events();
-    let failed = events.iter().find_map(|e| match e { HostEvent::ReloadFailed(e) => Some(e), _ => None }).unwrap();
+    let failed = events
+        .iter()
+        .find_map(|e| match e {
+            HostEvent::ReloadFailed(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!((failed.kind, failed.line), (ErrorKind::Syntax, Some(2)));
     let intents = host.on_bar(&view, &sym("X"), &bar(dec!(1)));
     assert_eq!(submit(&intents[0].command).side, Side::Sell);
@@ -616,7 +661,10 @@ fn watcher_reloads_a_saved_file_between_callbacks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.lua");
     std::fs::write(&path, "return { on_bar = function(ctx, b) ctx:buy{symbol = b.symbol, qty = 1} end }").unwrap();
-    let mut host = StrategyHost::new(HostConfig { reload_debounce: std::time::Duration::from_millis(20), ..HostConfig::default() });
+    let mut host = StrategyHost::new(HostConfig {
+        reload_debounce: std::time::Duration::from_millis(20),
+        ..HostConfig::default()
+    });
     host.load_file(&path).unwrap();
     host.watch(dir.path()).unwrap();
     let view = FakeView::default();
@@ -625,7 +673,10 @@ fn watcher_reloads_a_saved_file_between_callbacks() {
     let mut latency = None;
     while latency.is_none() && std::time::Instant::now() < deadline {
         host.poll_reload(&view);
-        latency = host.take_events().into_iter().find_map(|e| match e { HostEvent::Reloaded { latency, .. } => Some(latency), _ => None });
+        latency = host.take_events().into_iter().find_map(|e| match e {
+            HostEvent::Reloaded { latency, .. } => Some(latency),
+            _ => None,
+        });
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let latency = latency.expect("reloaded within 5 s");
@@ -634,7 +685,11 @@ fn watcher_reloads_a_saved_file_between_callbacks() {
     let intents = host.on_bar(&view, &sym("X"), &bar(dec!(1)));
     assert_eq!(submit(&intents[0].command).qty, dec!(7));
     // A new file is started by the watcher too.
-    std::fs::write(dir.path().join("n.lua"), "return { on_bar = function(ctx, b) ctx:sell{symbol = b.symbol, qty = 3} end }").unwrap();
+    std::fs::write(
+        dir.path().join("n.lua"),
+        "return { on_bar = function(ctx, b) ctx:sell{symbol = b.symbol, qty = 3} end }",
+    )
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while host.ids().len() < 2 && std::time::Instant::now() < deadline {
         host.poll_reload(&view);
