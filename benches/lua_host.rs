@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-struct View;
+struct View(Instrument);
 
 impl StrategyView for View {
     fn position(&self, _: &StrategyId, _: &Symbol) -> (Decimal, Decimal) {
@@ -28,7 +28,7 @@ impl StrategyView for View {
         Vec::new()
     }
     fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
-        Some(Instrument::us_stock(symbol.as_str()))
+        (symbol == &self.0.symbol).then(|| self.0.clone())
     }
     fn now(&self) -> Timestamp {
         Timestamp::from_secs(1_700_000_000)
@@ -62,7 +62,7 @@ fn bars(n: usize) -> Vec<Bar> {
 }
 
 fn measure(name: &str, s: &mut LuaStrategy, bars: &[Bar]) {
-    let view = View;
+    let view = View(Instrument::us_stock("BENCH"));
     let sym = Symbol::try_new("BENCH").expect("symbol");
     let mut orders = 0usize;
     for b in &bars[..50_000] {
@@ -99,7 +99,7 @@ fn reload_latency() -> Duration {
     let mut host = StrategyHost::new(cfg);
     host.load_file(&path).expect("load");
     host.watch(&dir).expect("watch");
-    let view = View;
+    let view = View(Instrument::us_stock("BENCH"));
     let mut lat = Vec::new();
     for k in 0..21 {
         std::fs::write(&path, format!("{src}\n-- edit {k}\n")).expect("write");

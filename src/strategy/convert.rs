@@ -118,8 +118,8 @@ fn read_order(t: &Table, allow_side: bool) -> Result<RawOrder, String> {
         let Value::String(k) = k else {
             return Err(format!("order fields are named (got a {} key); allowed: {ORDER_FIELDS}", k.type_name()));
         };
-        let key = k.to_string_lossy();
-        match key.as_str() {
+        let key = k.to_str().map_err(|e| e.to_string())?;
+        match &*key {
             "symbol" => r.symbol = Some(string("symbol", &v)?),
             "side" if allow_side => {
                 let s = string("side", &v)?;
@@ -276,9 +276,22 @@ pub(crate) fn modification_from_table(t: &Table, inst: &Instrument) -> Result<Mo
 }
 
 /// A Decimal as a Lua number (display precision; money stays Decimal in Rust).
+///
+/// `mantissa / 10^scale` in f64 is correctly rounded while the mantissa fits in 53 bits,
+/// and several times cheaper than `Decimal::to_f64`; larger mantissas take the slow path.
 pub(crate) fn f(x: Decimal) -> f64 {
-    x.to_f64().unwrap_or(f64::NAN)
+    let m = x.mantissa();
+    if m.unsigned_abs() < (1u128 << 53) {
+        m as f64 / POW10[x.scale() as usize]
+    } else {
+        x.to_f64().unwrap_or(f64::NAN)
+    }
 }
+
+const POW10: [f64; 29] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+];
 
 /// Open orders as an array of plain tables.
 pub(crate) fn orders_table(lua: &Lua, orders: &[OpenOrder]) -> mlua::Result<Table> {
@@ -320,6 +333,14 @@ mod tests {
         assert_eq!(quantize_qty("qty", 10.9, dec!(1)), Ok(dec!(10)));
         assert_eq!(quantize_qty("qty", 0.123456, dec!(0.001)), Ok(dec!(0.123)));
         assert!(quantize_qty("qty", 0.5, dec!(1)).unwrap_err().contains("less than one lot"));
+    }
+
+    #[test]
+    fn decimals_become_the_nearest_f64() {
+        for d in [dec!(2.179012), dec!(101.25), dec!(-0.1), dec!(0), dec!(123456789.123456789)] {
+            assert_eq!(f(d), d.to_f64().unwrap(), "{d}");
+        }
+        assert_eq!(f(Decimal::MAX), Decimal::MAX.to_f64().unwrap());
     }
 
     #[test]

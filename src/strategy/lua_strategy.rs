@@ -77,7 +77,7 @@ pub fn check_file(path: &Path) -> Result<CheckReport, StrategyError> {
     Ok(CheckReport {
         strategy: s.id.clone(),
         file: s.file.clone(),
-        script_hash: s.script_hash.clone(),
+        script_hash: s.script_hash.to_string(),
         callbacks: Kind::ALL.iter().filter(|k| s.has(**k)).map(|k| k.name()).collect(),
         params,
     })
@@ -99,7 +99,7 @@ pub struct LuaStrategy {
     budget: u64,
     budget_line: Rc<Cell<u32>>,
     logs: Vec<String>,
-    script_hash: String,
+    script_hash: std::sync::Arc<str>,
     generation: u32,
     names: Vec<(Symbol, LuaString)>,
     last_price: Vec<(Symbol, f64)>,
@@ -255,7 +255,7 @@ impl LuaStrategy {
             budget: config.instruction_budget,
             budget_line,
             logs: Vec::new(),
-            script_hash: script_hash(source),
+            script_hash: script_hash(source).into(),
             generation,
             names: Vec::new(),
             last_price: Vec::new(),

@@ -39,7 +39,7 @@ use rust_decimal::Decimal;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provenance {
     /// 16 hex digits: FNV-1a 64 of the script's source text.
-    pub script_hash: String,
+    pub script_hash: std::sync::Arc<str>,
     /// Reload generation of the strategy: 0 when first loaded, +1 per successful reload.
     pub generation: u32,
     /// The callback that emitted the intent (`on_bar`, `on_signal`, …).
@@ -48,6 +48,7 @@ pub struct Provenance {
 
 /// What a strategy asks the engine to do. Intents only: risk and the OMS decide.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "Submit is the common variant; commands are moved once, not stored")]
 pub enum Command {
     /// Submit a new order (already quantized to the instrument and shape-validated).
     Submit {

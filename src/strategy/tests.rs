@@ -250,7 +250,7 @@ fn ctx_buy_builds_a_quantized_order_with_everything_attached() {
     assert_eq!((llm.reasoning(), llm.confidence(), llm.provider(), llm.model()), ("momentum", 0.8, "acme", "m1"));
     assert_eq!(provenance.callback, "on_bar");
     assert_eq!(provenance.generation, 0);
-    assert_eq!(provenance.script_hash, script_hash(src.as_bytes()));
+    assert_eq!(&*provenance.script_hash, script_hash(src.as_bytes()));
 }
 
 #[test]
