@@ -1,1 +1,179 @@
-//! The Lua strategy host (placeholder).
+//! The Lua strategy host: sandbox, the `ctx` API, loader, hot reload, indicator helpers and
+//! LLM signals.
+//!
+//! One file is one strategy (its id is the file stem), run in its own sandboxed Luau state
+//! with a memory limit and a per-callback instruction budget. Strategies never touch orders:
+//! `ctx:buy{..}` appends an intent, and each callback returns its [`Command`]s for the engine
+//! to send through risk and the OMS. The host reads the world only through
+//! [`StrategyView`], which the engine implements. Must not hold orders or positions of its
+//! own.
+//!
+//! Flow per event: the engine calls [`StrategyHost::on_bar`] (or `on_tick`, `on_signal`,
+//! `on_fill`, `on_order`) with a view; each running strategy's callback runs to completion
+//! in its state; the intents come back as [`Intent`]s; errors become [`HostEvent`]s.
+//! [`StrategyHost::poll_reload`] applies file changes between callbacks.
+
+mod convert;
+mod error;
+mod host;
+mod lua_strategy;
+mod reload;
+mod signal;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ErrorKind, StrategyError};
+pub use host::{HostEvent, StrategyHost, StrategyInfo, StrategyStatus};
+pub use lua_strategy::{check_file, CheckReport, LuaStrategy};
+pub use reload::ReloadEvent;
+pub use signal::{load_signals_jsonl, Signal, SignalAction, SignalLineError};
+
+use crate::model::{
+    AccountId, ClientOrderId, Instrument, Modification, Order, OrderRequest, OrderStatus, OrderType, Side, StrategyId,
+    Symbol, Timestamp,
+};
+use rust_decimal::Decimal;
+
+/// Where an order intent came from: which version of which script, in which callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// 16 hex digits: FNV-1a 64 of the script's source text.
+    pub script_hash: std::sync::Arc<str>,
+    /// Reload generation of the strategy: 0 when first loaded, +1 per successful reload.
+    pub generation: u32,
+    /// The callback that emitted the intent (`on_bar`, `on_signal`, …).
+    pub callback: &'static str,
+}
+
+/// What a strategy asks the engine to do. Intents only: risk and the OMS decide.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "Submit is the common variant; commands are moved once, not stored")]
+pub enum Command {
+    /// Submit a new order (already quantized to the instrument and shape-validated).
+    Submit {
+        /// The order request.
+        request: OrderRequest,
+        /// Which script version and callback emitted it.
+        provenance: Provenance,
+    },
+    /// Cancel one of the strategy's working orders.
+    Cancel(ClientOrderId),
+    /// Change one of the strategy's working orders (quantized to the instrument).
+    Modify(ClientOrderId, Modification),
+    /// Flatten the strategy's position in a symbol (the engine cancels and closes).
+    Close(Symbol),
+}
+
+/// A command together with the strategy that emitted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    /// The emitting strategy.
+    pub strategy: StrategyId,
+    /// What it asks for.
+    pub command: Command,
+}
+
+/// A working order as a strategy sees it (`ctx:orders()`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenOrder {
+    /// Client order id (what `ctx:cancel` / `ctx:modify` take).
+    pub cid: ClientOrderId,
+    /// Instrument.
+    pub symbol: Symbol,
+    /// Buy or sell.
+    pub side: Side,
+    /// Order type.
+    pub order_type: OrderType,
+    /// Total quantity.
+    pub qty: Decimal,
+    /// Quantity filled so far.
+    pub filled_qty: Decimal,
+    /// Limit price, if any.
+    pub limit_price: Option<Decimal>,
+    /// Stop price, if any.
+    pub stop_price: Option<Decimal>,
+    /// Current status.
+    pub status: OrderStatus,
+}
+
+impl From<&Order> for OpenOrder {
+    fn from(o: &Order) -> Self {
+        Self {
+            cid: o.cid.clone(),
+            symbol: o.symbol.clone(),
+            side: o.side,
+            order_type: o.order_type,
+            qty: o.qty(),
+            filled_qty: o.filled_qty(),
+            limit_price: o.limit_price(),
+            stop_price: o.stop_price(),
+            status: o.status(),
+        }
+    }
+}
+
+/// A risk refusal as `ctx:check` reports it: a stable code and a readable message.
+pub type CheckRefusal = (String, String);
+
+/// The world as a strategy may read it. Implemented by the engine (and by test fakes).
+///
+/// Every method is a read; nothing here changes orders or positions.
+pub trait StrategyView {
+    /// The strategy's net position in `symbol`: (signed quantity, average entry price);
+    /// `(0, 0)` when flat.
+    fn position(&self, strategy: &StrategyId, symbol: &Symbol) -> (Decimal, Decimal);
+    /// Cash available to the strategy in its quote currency.
+    fn cash(&self, strategy: &StrategyId) -> Decimal;
+    /// Equity (cash + marked positions) of the strategy's account.
+    fn equity(&self, strategy: &StrategyId) -> Decimal;
+    /// The strategy's working orders.
+    fn open_orders(&self, strategy: &StrategyId) -> Vec<OpenOrder>;
+    /// The instrument's increments, or `None` when it is not configured.
+    fn instrument(&self, symbol: &Symbol) -> Option<Instrument>;
+    /// The engine's clock.
+    fn now(&self) -> Timestamp;
+    /// What the risk engine would say to this order, without sending it.
+    ///
+    /// # Errors
+    /// The refusal's `(code, message)`.
+    fn check(&self, request: &OrderRequest) -> Result<(), CheckRefusal>;
+}
+
+/// Limits and defaults for every strategy state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The account orders are placed for.
+    pub account: AccountId,
+    /// Memory limit per strategy state, bytes.
+    pub memory_limit: usize,
+    /// Interrupts (Luau: function calls and loop back-edges) one callback may use.
+    pub instruction_budget: u64,
+    /// Consecutive failing callbacks after which a strategy is disabled.
+    pub max_consecutive_errors: u32,
+    /// Quiet time after the last change to a file before it is reloaded.
+    pub reload_debounce: std::time::Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            account: AccountId::try_new("default").expect("a non-empty literal is a valid id"),
+            memory_limit: 64 * 1024 * 1024,
+            instruction_budget: 1_000_000,
+            max_consecutive_errors: 5,
+            reload_debounce: std::time::Duration::from_millis(100),
+        }
+    }
+}
+
+/// 64-bit FNV-1a of the source text as 16 hex digits (stable across runs and builds).
+#[must_use]
+pub fn script_hash(source: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in source {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,375 @@
+//! The set of running strategies: event fan-out, error counting, pause/disable, state
+//! export/restore and hot reload.
+
+use super::lua_strategy::LuaStrategy;
+use super::reload::{DirWatcher, ReloadEvent};
+use super::signal::Signal;
+use super::{Command, ErrorKind, HostConfig, Intent, StrategyError, StrategyView};
+use crate::collections::FastIndexMap;
+use crate::data::bar::TradeTick;
+use crate::data::Bar;
+use crate::model::{Fill, Order, StrategyId, Symbol};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Whether a strategy receives callbacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrategyStatus {
+    /// Receiving callbacks.
+    Running,
+    /// Stopped by a budget or memory error; [`StrategyHost::resume`] restarts it.
+    Paused(String),
+    /// Stopped after too many consecutive errors; [`StrategyHost::resume`] restarts it.
+    Disabled(String),
+}
+
+/// A strategy's status and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyInfo {
+    /// Running, paused or disabled.
+    pub status: StrategyStatus,
+    /// Failed callbacks since load.
+    pub errors: u64,
+    /// Failed callbacks in a row (reset by a successful one).
+    pub consecutive_errors: u32,
+    /// Reload generation.
+    pub generation: u32,
+    /// Hash of the running source.
+    pub script_hash: String,
+}
+
+/// Something the host reports besides intents.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostEvent {
+    /// A strategy was loaded and started.
+    Started(StrategyId),
+    /// A strategy was stopped (file deleted or [`StrategyHost::stop`]).
+    Stopped(StrategyId),
+    /// A callback failed.
+    Error(StrategyError),
+    /// A strategy was paused (budget or memory).
+    Paused(StrategyId),
+    /// A strategy was disabled after too many consecutive errors.
+    Disabled(StrategyId),
+    /// New code is running; `latency` is from the file event's arrival to the swap.
+    Reloaded {
+        /// The strategy.
+        strategy: StrategyId,
+        /// Its new generation.
+        generation: u32,
+        /// Event arrival (after debounce) → new code active.
+        latency: Duration,
+    },
+    /// A changed file failed to load; the old version keeps running.
+    ReloadFailed(StrategyError),
+    /// A signal was past its TTL and not delivered.
+    SignalExpired(Symbol),
+    /// A line from `ctx:log`.
+    Log {
+        /// The strategy.
+        strategy: StrategyId,
+        /// The text.
+        text: String,
+    },
+}
+
+#[derive(Debug)]
+struct Slot {
+    strategy: LuaStrategy,
+    path: PathBuf,
+    info: StrategyInfo,
+}
+
+/// Runs every loaded strategy. See the module docs.
+#[derive(Debug)]
+pub struct StrategyHost {
+    config: HostConfig,
+    slots: FastIndexMap<StrategyId, Slot>,
+    events: Vec<HostEvent>,
+    watcher: Option<DirWatcher>,
+    pending: Vec<ReloadEvent>,
+}
+
+impl StrategyHost {
+    /// An empty host.
+    #[must_use]
+    pub fn new(config: HostConfig) -> Self {
+        Self { config, slots: FastIndexMap::default(), events: Vec::new(), watcher: None, pending: Vec::new() }
+    }
+
+    /// Loads a strategy file (not started yet: call [`StrategyHost::start`]).
+    ///
+    /// # Errors
+    /// Its load error; nothing is added.
+    pub fn load_file(&mut self, path: &Path) -> Result<StrategyId, StrategyError> {
+        let s = LuaStrategy::load(path, &self.config, 0)?;
+        let id = s.id().clone();
+        let info = StrategyInfo {
+            status: StrategyStatus::Running,
+            errors: 0,
+            consecutive_errors: 0,
+            generation: 0,
+            script_hash: s.script_hash().to_owned(),
+        };
+        self.slots.insert(id.clone(), Slot { strategy: s, path: path.to_owned(), info });
+        Ok(id)
+    }
+
+    /// Loads every `*.lua` in `dir` (sorted by name); returns the failures.
+    pub fn load_dir(&mut self, dir: &Path) -> Vec<StrategyError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|e| e == "lua"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files.iter().filter_map(|p| self.load_file(p).err()).collect()
+    }
+
+    /// Runs `on_start` for every loaded strategy.
+    pub fn start(&mut self, view: &dyn StrategyView) -> Vec<Intent> {
+        let ids: Vec<StrategyId> = self.slots.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            self.events.push(HostEvent::Started(id.clone()));
+            self.call(&id, &mut out, |s| s.on_start(view));
+        }
+        out
+    }
+
+    /// Ids of the loaded strategies, in load order.
+    #[must_use]
+    pub fn ids(&self) -> Vec<StrategyId> {
+        self.slots.keys().cloned().collect()
+    }
+
+    /// Status and counters of a strategy.
+    #[must_use]
+    pub fn info(&self, id: &StrategyId) -> Option<&StrategyInfo> {
+        self.slots.get(id).map(|s| &s.info)
+    }
+
+    /// Takes what happened since the last call (errors, reloads, logs…).
+    pub fn take_events(&mut self) -> Vec<HostEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Lets a paused or disabled strategy run again.
+    pub fn resume(&mut self, id: &StrategyId) -> bool {
+        self.slots.get_mut(id).is_some_and(|s| {
+            s.info.status = StrategyStatus::Running;
+            s.info.consecutive_errors = 0;
+            true
+        })
+    }
+
+    /// Delivers a bar to every running strategy that wants `symbol`.
+    pub fn on_bar(&mut self, view: &dyn StrategyView, symbol: &Symbol, bar: &Bar) -> Vec<Intent> {
+        let mut out = Vec::new();
+        for i in 0..self.slots.len() {
+            self.call_at(i, &mut out, |s| if s.wants(symbol) { s.on_bar(view, symbol, bar) } else { Ok(Vec::new()) });
+        }
+        out
+    }
+
+    /// Delivers a trade tick to every running strategy that wants `symbol`.
+    pub fn on_tick(&mut self, view: &dyn StrategyView, symbol: &Symbol, tick: &TradeTick) -> Vec<Intent> {
+        let mut out = Vec::new();
+        for i in 0..self.slots.len() {
+            self.call_at(i, &mut out, |s| if s.wants(symbol) { s.on_tick(view, symbol, tick) } else { Ok(Vec::new()) });
+        }
+        out
+    }
+
+    /// Delivers a signal to every running strategy that wants its symbol, unless it expired.
+    pub fn on_signal(&mut self, view: &dyn StrategyView, signal: &Signal) -> Vec<Intent> {
+        let mut out = Vec::new();
+        if signal.is_expired(view.now()) {
+            self.events.push(HostEvent::SignalExpired(signal.symbol.clone()));
+            return out;
+        }
+        for i in 0..self.slots.len() {
+            self.call_at(
+                i,
+                &mut out,
+                |s| if s.wants(&signal.symbol) { s.on_signal(view, signal) } else { Ok(Vec::new()) },
+            );
+        }
+        out
+    }
+
+    /// Delivers a fill of one of `strategy`'s orders.
+    pub fn on_fill(&mut self, view: &dyn StrategyView, strategy: &StrategyId, fill: &Fill) -> Vec<Intent> {
+        let mut out = Vec::new();
+        self.call(strategy, &mut out, |s| s.on_fill(view, fill));
+        out
+    }
+
+    /// Delivers an order update to the order's strategy.
+    pub fn on_order(&mut self, view: &dyn StrategyView, order: &Order) -> Vec<Intent> {
+        let mut out = Vec::new();
+        self.call(&order.strategy_id, &mut out, |s| s.on_order(view, order));
+        out
+    }
+
+    /// Runs `on_stop` and removes the strategy.
+    pub fn stop(&mut self, view: &dyn StrategyView, id: &StrategyId) -> Vec<Intent> {
+        let mut out = Vec::new();
+        self.call(id, &mut out, |s| s.on_stop(view));
+        if self.slots.shift_remove(id).is_some() {
+            self.events.push(HostEvent::Stopped(id.clone()));
+        }
+        out
+    }
+
+    /// The strategy's `ctx.state` as JSON, for persistence.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unknown`] or [`ErrorKind::State`].
+    pub fn export_state(&self, id: &StrategyId) -> Result<serde_json::Value, StrategyError> {
+        self.slot(id)?.strategy.export_state()
+    }
+
+    /// Restores `ctx.state` (after a restart, before [`StrategyHost::start`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Unknown`] or [`ErrorKind::State`].
+    pub fn restore_state(&mut self, id: &StrategyId, state: &serde_json::Value) -> Result<(), StrategyError> {
+        self.slot(id)?.strategy.restore_state(state)
+    }
+
+    fn slot(&self, id: &StrategyId) -> Result<&Slot, StrategyError> {
+        self.slots.get(id).ok_or_else(|| StrategyError::new(id.as_str(), "", ErrorKind::Unknown, "not loaded"))
+    }
+
+    fn call(
+        &mut self,
+        id: &StrategyId,
+        out: &mut Vec<Intent>,
+        f: impl FnOnce(&mut LuaStrategy) -> Result<Vec<Command>, StrategyError>,
+    ) {
+        if let Some(i) = self.slots.get_index_of(id) {
+            self.call_at(i, out, f);
+        }
+    }
+
+    /// Runs one callback on a running strategy and books its outcome.
+    fn call_at(
+        &mut self,
+        i: usize,
+        out: &mut Vec<Intent>,
+        f: impl FnOnce(&mut LuaStrategy) -> Result<Vec<Command>, StrategyError>,
+    ) {
+        let Some((id, slot)) = self.slots.get_index_mut(i) else { return };
+        if slot.info.status != StrategyStatus::Running {
+            return;
+        }
+        let result = f(&mut slot.strategy);
+        for text in slot.strategy.take_logs() {
+            self.events.push(HostEvent::Log { strategy: id.clone(), text });
+        }
+        match result {
+            Ok(cmds) => {
+                slot.info.consecutive_errors = 0;
+                out.extend(cmds.into_iter().map(|command| Intent { strategy: id.clone(), command }));
+            }
+            Err(e) => {
+                slot.info.errors += 1;
+                slot.info.consecutive_errors += 1;
+                let reason = e.to_string();
+                let kind = e.kind;
+                self.events.push(HostEvent::Error(e));
+                if matches!(kind, ErrorKind::Budget | ErrorKind::Memory) {
+                    slot.info.status = StrategyStatus::Paused(reason);
+                    self.events.push(HostEvent::Paused(id.clone()));
+                } else if slot.info.consecutive_errors >= self.config.max_consecutive_errors {
+                    slot.info.status = StrategyStatus::Disabled(format!(
+                        "{} consecutive errors, last: {reason}",
+                        slot.info.consecutive_errors
+                    ));
+                    self.events.push(HostEvent::Disabled(id.clone()));
+                }
+            }
+        }
+    }
+
+    /// Starts watching `dir` for changed, new and deleted `*.lua` files.
+    ///
+    /// # Errors
+    /// The watcher's error, as text.
+    pub fn watch(&mut self, dir: &Path) -> Result<(), String> {
+        self.watcher = Some(DirWatcher::new(dir).map_err(|e| format!("cannot watch {}: {e}", dir.display()))?);
+        Ok(())
+    }
+
+    /// Applies file changes that have been quiet for the debounce time: a changed file is
+    /// reloaded (state handed over; on failure the old version keeps running), a new file is
+    /// loaded and started, a deleted file's strategy is stopped. Call between callbacks.
+    pub fn poll_reload(&mut self, view: &dyn StrategyView) -> Vec<Intent> {
+        if let Some(w) = &self.watcher {
+            while let Ok(ev) = w.rx.try_recv() {
+                match self.pending.iter_mut().find(|p| p.path == ev.path) {
+                    Some(p) => p.at = ev.at,
+                    None => self.pending.push(ev),
+                }
+            }
+        }
+        let now = Instant::now();
+        let debounce = self.config.reload_debounce;
+        let (ready, wait): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|p| now.duration_since(p.at) >= debounce);
+        self.pending = wait;
+        let mut out = Vec::new();
+        for ev in ready {
+            self.apply_change(view, &ev.path, ev.at + debounce, &mut out);
+        }
+        out
+    }
+
+    /// Applies a change to `path` now (what [`StrategyHost::poll_reload`] does per file).
+    pub fn reload_path(&mut self, view: &dyn StrategyView, path: &Path) -> Vec<Intent> {
+        let mut out = Vec::new();
+        self.apply_change(view, path, Instant::now(), &mut out);
+        out
+    }
+
+    fn apply_change(&mut self, view: &dyn StrategyView, path: &Path, since: Instant, out: &mut Vec<Intent>) {
+        let existing = self.slots.iter().find(|(_, s)| s.path == path).map(|(id, _)| id.clone());
+        match (existing, path.exists()) {
+            (Some(id), false) => out.extend(self.stop(view, &id)),
+            (None, false) => {}
+            (None, true) => match self.load_file(path) {
+                Ok(id) => {
+                    self.events.push(HostEvent::Started(id.clone()));
+                    self.call(&id, out, |s| s.on_start(view));
+                }
+                Err(e) => self.events.push(HostEvent::ReloadFailed(e)),
+            },
+            (Some(id), true) => self.reload(view, &id, path, since, out),
+        }
+    }
+
+    fn reload(&mut self, view: &dyn StrategyView, id: &StrategyId, path: &Path, since: Instant, out: &mut Vec<Intent>) {
+        let Some(slot) = self.slots.get_mut(id) else { return };
+        let generation = slot.info.generation + 1;
+        let loaded = LuaStrategy::load(path, &self.config, generation).and_then(|mut new| {
+            let old = slot.strategy.export_state()?;
+            let cmds = new.on_reload(view, &old)?;
+            Ok((new, cmds))
+        });
+        match loaded {
+            Ok((new, cmds)) => {
+                slot.info.generation = generation;
+                slot.info.script_hash = new.script_hash().to_owned();
+                slot.info.status = StrategyStatus::Running;
+                slot.info.consecutive_errors = 0;
+                slot.strategy = new;
+                out.extend(cmds.into_iter().map(|command| Intent { strategy: id.clone(), command }));
+                self.events.push(HostEvent::Reloaded { strategy: id.clone(), generation, latency: since.elapsed() });
+            }
+            Err(e) => self.events.push(HostEvent::ReloadFailed(e)),
+        }
+    }
+}

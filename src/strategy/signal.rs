@@ -1,0 +1,194 @@
+//! LLM (or any external) trading signals: the type strategies receive in `on_signal`, and a
+//! JSONL loader that skips malformed lines and reports them by line number.
+
+use crate::model::{Symbol, Timestamp};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// What a signal suggests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalAction {
+    /// Go long / buy.
+    Buy,
+    /// Go short / sell.
+    Sell,
+    /// Do nothing (hold, neutral). Never approval for anything.
+    Hold,
+    /// Reach this signed position size.
+    Target(Decimal),
+}
+
+/// One signal, e.g. an LLM's suggestion with its reasoning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// The instrument.
+    pub symbol: Symbol,
+    /// The suggestion.
+    pub action: SignalAction,
+    /// Confidence in `[0, 1]`.
+    pub confidence: f64,
+    /// Why.
+    pub reasoning: String,
+    /// Who (LLM provider).
+    pub provider: String,
+    /// Which model.
+    pub model: String,
+    /// When it was made.
+    pub ts: Timestamp,
+    /// How far ahead it looks, seconds.
+    pub horizon_secs: Option<i64>,
+    /// How long it stays valid, seconds; an expired signal is not delivered.
+    pub ttl_secs: Option<i64>,
+}
+
+impl Signal {
+    /// Whether the signal is past its time to live at `now`.
+    #[must_use]
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.ttl_secs.is_some_and(|ttl| now > self.ts.plus_secs(ttl))
+    }
+
+    /// Whether it is a hold/neutral signal.
+    #[must_use]
+    pub fn is_hold(&self) -> bool {
+        self.action == SignalAction::Hold
+    }
+
+    /// Writes the Lua view: `{symbol, side, target, confidence, reasoning, provider, model,
+    /// ts, horizon, ttl}` (`side` is `buy`, `sell`, `hold` or `target`).
+    pub(crate) fn fill_table(&self, t: &mlua::Table) -> mlua::Result<()> {
+        let side = match self.action {
+            SignalAction::Buy => "buy",
+            SignalAction::Sell => "sell",
+            SignalAction::Hold => "hold",
+            SignalAction::Target(x) => {
+                t.raw_set("target", super::convert::f(x))?;
+                "target"
+            }
+        };
+        t.raw_set("symbol", self.symbol.as_str())?;
+        t.raw_set("side", side)?;
+        t.raw_set("confidence", self.confidence)?;
+        t.raw_set("reasoning", self.reasoning.as_str())?;
+        t.raw_set("provider", self.provider.as_str())?;
+        t.raw_set("model", self.model.as_str())?;
+        t.raw_set("ts", self.ts.nanos() as f64 / 1e9)?;
+        t.raw_set("horizon", self.horizon_secs)?;
+        t.raw_set("ttl", self.ttl_secs)
+    }
+}
+
+/// A JSONL line that could not be read as a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalLineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    symbol: String,
+    #[serde(default)]
+    side: Option<String>,
+    #[serde(default)]
+    target: Option<Decimal>,
+    confidence: f64,
+    #[serde(default)]
+    reasoning: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    model: String,
+    ts: String,
+    #[serde(default)]
+    horizon_secs: Option<i64>,
+    #[serde(default)]
+    ttl_secs: Option<i64>,
+}
+
+fn parse_line(line: &str) -> Result<Signal, String> {
+    let r: Raw = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if !(0.0..=1.0).contains(&r.confidence) {
+        return Err(format!("confidence must be within [0, 1], got {}", r.confidence));
+    }
+    let action = match (r.side.as_deref(), r.target) {
+        (Some("buy" | "long"), None) => SignalAction::Buy,
+        (Some("sell" | "short"), None) => SignalAction::Sell,
+        (Some("hold" | "neutral" | "flat"), None) => SignalAction::Hold,
+        (None, Some(t)) => SignalAction::Target(t),
+        (Some(s), None) => return Err(format!("side must be buy, sell, hold or neutral, got '{s}'")),
+        (Some(_), Some(_)) => return Err("give side or target, not both".into()),
+        (None, None) => return Err("side or target is required".into()),
+    };
+    let ts = Timestamp::parse_rfc3339(&r.ts).map_err(|e| format!("ts '{}': {e}", r.ts))?;
+    Ok(Signal {
+        symbol: Symbol::try_new(r.symbol).map_err(|e| e.to_string())?,
+        action,
+        confidence: r.confidence,
+        reasoning: r.reasoning,
+        provider: r.provider,
+        model: r.model,
+        ts,
+        horizon_secs: r.horizon_secs,
+        ttl_secs: r.ttl_secs,
+    })
+}
+
+/// Reads signals from JSONL text, one object per line; blank lines are ignored. Malformed
+/// lines are skipped and reported with their line number; every good line is kept.
+#[must_use]
+pub fn load_signals_jsonl(text: &str) -> (Vec<Signal>, Vec<SignalLineError>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(s) => ok.push(s),
+            Err(message) => bad.push(SignalLineError { line: i + 1, message }),
+        }
+    }
+    (ok, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_lines_are_reported_and_skipped() {
+        let text = concat!(
+            r#"{"symbol":"ORCL","side":"buy","confidence":0.8,"reasoning":"earnings","provider":"p","model":"m","ts":"2014-01-02T00:00:00Z","ttl_secs":86400}"#,
+            "\n",
+            "not json\n",
+            "\n",
+            r#"{"symbol":"ORCL","side":"sideways","confidence":0.5,"ts":"2014-01-02T00:00:00Z"}"#,
+            "\n",
+            r#"{"symbol":"ORCL","side":"hold","confidence":0.5,"ts":"2014-01-03T00:00:00Z"}"#,
+            "\n",
+            r#"{"symbol":"ORCL","side":"buy","confidence":1.5,"ts":"2014-01-03T00:00:00Z"}"#,
+        );
+        let (ok, bad) = load_signals_jsonl(text);
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].action, SignalAction::Buy);
+        assert_eq!(ok[0].reasoning, "earnings");
+        assert_eq!(ok[1].action, SignalAction::Hold);
+        assert_eq!(bad.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 4, 6]);
+        assert!(bad[1].message.contains("sideways"), "{}", bad[1].message);
+        assert!(bad[2].message.contains("[0, 1]"), "{}", bad[2].message);
+    }
+
+    #[test]
+    fn ttl_expires_signals() {
+        let (ok, _) = load_signals_jsonl(
+            r#"{"symbol":"X","side":"buy","confidence":0.9,"ts":"2014-01-02T00:00:00Z","ttl_secs":60}"#,
+        );
+        let s = &ok[0];
+        assert!(!s.is_expired(s.ts.plus_secs(60)));
+        assert!(s.is_expired(s.ts.plus_secs(61)));
+    }
+}
