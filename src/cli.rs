@@ -32,6 +32,12 @@ pub enum Command {
     /// Run the embedded default end to end: shipped prices, a Rust SMA-crossover rule, the
     /// OMS, the simulated venue and SQLite; print the books and what was stored.
     Demo(crate::demo::DemoArgs),
+    /// Work with Lua strategy files.
+    Strategies {
+        /// The action.
+        #[command(subcommand)]
+        action: StrategiesAction,
+    },
     /// Commands that read or maintain the database.
     #[command(flatten)]
     Store(StoreCommand),
@@ -113,6 +119,18 @@ pub enum StoreCommand {
     },
 }
 
+/// Strategy actions.
+#[derive(Debug, Subcommand)]
+pub enum StrategiesAction {
+    /// Compile strategy files in the sandbox and report errors with line numbers, without
+    /// trading. Exits non-zero if any file fails.
+    Check {
+        /// The `.lua` files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
 /// Export targets.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ExportWhat {
@@ -175,6 +193,29 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         // The engine is synchronous and owns its store runtime.
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Strategies { action: StrategiesAction::Check { files } } => {
+            let mut failed = 0;
+            for file in &files {
+                match crate::strategy::check_file(file) {
+                    Ok(r) => println!(
+                        "ok     {} ({}): callbacks {}; params {}; hash {}",
+                        r.strategy,
+                        r.file,
+                        r.callbacks.join(", "),
+                        r.params,
+                        r.script_hash
+                    ),
+                    Err(e) => {
+                        failed += 1;
+                        println!("error  {e}");
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} strategy file(s) failed the check", files.len());
+            }
+            Ok(())
+        }
         Command::Store(command) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

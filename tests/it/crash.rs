@@ -199,3 +199,29 @@ fn risk_rejections_are_stored_and_counted_by_code() {
     assert!(line.contains(&format!("MaxPositionNotional, {n})")), "{line} vs {row}");
     assert!(n > 10, "every entry of ~20,000 USD is refused: {n}");
 }
+
+#[test]
+fn strategies_check_reports_each_file_and_fails_on_a_broken_one() {
+    let cli = env!("CARGO_BIN_EXE_luatrade");
+    let shipped: Vec<String> = ["sma_cross", "rsi_reversion", "breakout_trailing", "bracket", "llm_signal"]
+        .iter()
+        .map(|s| repo_file(&format!("strategies/{s}.lua")))
+        .collect();
+    let out = Command::new(cli).args(["strategies", "check"]).args(&shipped).output().expect("cli");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), 5, "{text}");
+    assert!(text.contains("sma_cross") && text.contains("on_bar"), "{text}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = dir.path().join("broken.lua");
+    std::fs::write(&broken, "return {\n  on_bar = function(ctx, bar)\n    local x = = 1\n  end,\n}\n").unwrap();
+    let sandbox = dir.path().join("escape.lua");
+    std::fs::write(&sandbox, "local f = io.open('/etc/passwd')\nreturn {}\n").unwrap();
+    let out = Command::new(cli).args(["strategies", "check"]).arg(&broken).arg(&sandbox).output().expect("cli");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("broken.lua:3"), "names file and line: {text}");
+    assert!(text.contains("escape.lua:1"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 2 strategy file(s) failed"));
+}
