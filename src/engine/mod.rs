@@ -8,9 +8,11 @@
 
 pub mod journal;
 mod protect;
+mod strategies;
 mod views;
 
 pub use protect::{EngineAlert, KillReport, PROTECT_STRATEGY};
+pub use strategies::{StrategyRunner, StrategyUpdate};
 
 pub use journal::{Journal, NoJournal, StoreJournal};
 
@@ -111,6 +113,9 @@ pub struct Engine<V: Venue, J: Journal> {
     protections: FastMap<ClientOrderId, MonitorSpec>,
     exits: FastMap<ClientOrderId, (PositionId, ExitReason)>,
     close_reasons: FastMap<PositionId, ExitReason>,
+    /// Whether fills and order changes are collected for strategies.
+    collect_updates: bool,
+    updates: Vec<StrategyUpdate>,
     venue: V,
     journal: J,
     sequences: FastMap<StrategyId, (String, u64)>,
@@ -135,6 +140,8 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             protections: FastMap::default(),
             exits: FastMap::default(),
             close_reasons: FastMap::default(),
+            collect_updates: false,
+            updates: Vec::new(),
             venue,
             journal,
             sequences: FastMap::default(),
@@ -166,6 +173,11 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// Mutable risk engine, for run-time limit and trading-state changes (audited).
     pub fn risk_mut(&mut self) -> &mut RiskEngine {
         &mut self.risk
+    }
+
+    /// The books, the risk engine (mutable, for previews) and the clock, borrowed apart.
+    pub(crate) fn split_for_view(&mut self) -> (&Oms, &mut RiskEngine, Timestamp) {
+        (&self.oms, &mut self.risk, self.now)
     }
 
     /// Sets the protective-stop guarantee (on by default for live venues, off for the
@@ -416,9 +428,16 @@ impl<V: Venue, J: Journal> Engine<V, J> {
                 _ => None,
             };
             let is_fill = matches!(ev, VenueEvent::Filled(_));
+            let cid = if self.collect_updates { Some(ev.cid().clone()) } else { None };
             match self.oms.apply(ev, &mut self.actions) {
                 Ok(()) => {
                     self.stats.fills += u64::from(is_fill);
+                    if let Some(o) = cid.and_then(|c| self.oms.order(&c)) {
+                        if let (true, Some((_, f, ..))) = (is_fill, &fill) {
+                            self.updates.push(StrategyUpdate::Fill(o.strategy_id.clone(), f.clone()));
+                        }
+                        self.updates.push(StrategyUpdate::Order(o.clone()));
+                    }
                     if let Some((account, f, class, before, before_id)) = fill {
                         self.risk.on_fill(&account, &f, class, before);
                         self.after_fill(&f.cid, &account, &f.symbol, before_id);

@@ -160,12 +160,32 @@ impl RiskEngine {
         }
     }
 
+    /// What [`RiskEngine::check`] would say, without counting the order toward its
+    /// strategy's rate or the rejection toward the counts (for `ctx:check` in strategies).
+    ///
+    /// # Errors
+    /// The reason the order would be refused.
+    pub fn preview<V: RiskView>(&mut self, req: &OrderRequest, view: &V, now: Timestamp) -> Result<(), RejectReason> {
+        self.run_checks_inner(req, CheckKind::Normal, view, now, false)
+    }
+
     fn run_checks<V: RiskView>(
         &mut self,
         req: &OrderRequest,
         kind: CheckKind,
         view: &V,
         now: Timestamp,
+    ) -> Result<(), RejectReason> {
+        self.run_checks_inner(req, kind, view, now, true)
+    }
+
+    fn run_checks_inner<V: RiskView>(
+        &mut self,
+        req: &OrderRequest,
+        kind: CheckKind,
+        view: &V,
+        now: Timestamp,
+        record: bool,
     ) -> Result<(), RejectReason> {
         let inst = view
             .instrument(&req.symbol)
@@ -280,8 +300,10 @@ impl RiskEngine {
             checks::pattern_day_trader(account.equity, pdt.min_equity, trades, pdt.max_day_trades, ccy)?;
         }
 
-        if let Some(window) = self.rate.get_mut(&req.strategy_id) {
-            window.push_back(now);
+        if record {
+            if let Some(window) = self.rate.get_mut(&req.strategy_id) {
+                window.push_back(now);
+            }
         }
         Ok(())
     }

@@ -1,0 +1,222 @@
+//! Strategies on the engine: the Lua host's intents go through risk and the OMS like every
+//! other order, and each strategy hears about its own fills and order updates.
+
+use super::{Engine, EngineError, Journal, SubmitOutcome};
+use crate::data::MarketEvent;
+use crate::model::{AccountId, Currency, Fill, Instrument, Order, OrderRequest, StrategyId, Symbol, Timestamp};
+use crate::oms::Oms;
+use crate::risk::RiskEngine;
+use crate::strategy::{CheckRefusal, Command, HostEvent, Intent, OpenOrder, Signal, StrategyHost, StrategyView};
+use crate::venue::Venue;
+use rust_decimal::Decimal;
+use std::cell::RefCell;
+
+/// A change a strategy should hear about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrategyUpdate {
+    /// One of its orders filled (partly).
+    Fill(StrategyId, Fill),
+    /// One of its orders changed status.
+    Order(Order),
+}
+
+/// The books as strategies read them: one account, money in one currency. Risk previews run
+/// through a `RefCell` because `ctx:check` is a read for the strategy but the risk engine
+/// prunes its rate window as it looks.
+struct View<'a> {
+    oms: &'a Oms,
+    risk: RefCell<&'a mut RiskEngine>,
+    account: &'a AccountId,
+    currency: &'a Currency,
+    now: Timestamp,
+}
+
+impl StrategyView for View<'_> {
+    fn position(&self, _strategy: &StrategyId, symbol: &Symbol) -> (Decimal, Decimal) {
+        self.oms
+            .portfolio(self.account)
+            .and_then(|p| p.position(symbol))
+            .map_or((Decimal::ZERO, Decimal::ZERO), |p| (p.qty(), p.avg_px()))
+    }
+
+    fn cash(&self, _strategy: &StrategyId) -> Decimal {
+        self.oms.portfolio(self.account).map_or(Decimal::ZERO, |p| p.buying_power(self.currency))
+    }
+
+    fn equity(&self, _strategy: &StrategyId) -> Decimal {
+        self.oms.portfolio(self.account).map_or(Decimal::ZERO, |p| p.equity(self.currency))
+    }
+
+    fn open_orders(&self, strategy: &StrategyId) -> Vec<OpenOrder> {
+        self.oms.open_orders().filter(|o| o.strategy_id == *strategy).map(OpenOrder::from).collect()
+    }
+
+    fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
+        self.oms.instruments().get(symbol).ok().cloned()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    fn check(&self, request: &OrderRequest) -> Result<(), CheckRefusal> {
+        self.risk
+            .borrow_mut()
+            .preview(request, self.oms, self.now)
+            .map_err(|r| (r.code().as_str().to_owned(), r.to_string()))
+    }
+}
+
+/// The engine driven by Lua strategies.
+#[derive(Debug)]
+pub struct StrategyRunner<V: Venue, J: Journal> {
+    engine: Engine<V, J>,
+    host: StrategyHost,
+    account: AccountId,
+    currency: Currency,
+    /// Intents the engine refused (invalid requests); rejections by risk are not counted here.
+    pub refused_intents: u64,
+}
+
+impl<V: Venue, J: Journal> StrategyRunner<V, J> {
+    /// Drives `engine` with the strategies loaded in `host`; strategies trade `account` and
+    /// see money in `currency`.
+    pub fn new(mut engine: Engine<V, J>, host: StrategyHost, account: AccountId, currency: Currency) -> Self {
+        engine.collect_updates = true;
+        Self { engine, host, account, currency, refused_intents: 0 }
+    }
+
+    /// The engine.
+    #[must_use]
+    pub fn engine(&self) -> &Engine<V, J> {
+        &self.engine
+    }
+
+    /// Mutable engine (kill switch, limits).
+    pub fn engine_mut(&mut self) -> &mut Engine<V, J> {
+        &mut self.engine
+    }
+
+    /// The strategy host.
+    #[must_use]
+    pub fn host(&self) -> &StrategyHost {
+        &self.host
+    }
+
+    /// Host events (errors, pauses, reloads, logs) since the last call.
+    pub fn take_host_events(&mut self) -> Vec<HostEvent> {
+        self.host.take_events()
+    }
+
+    fn with_view<T>(&mut self, f: impl FnOnce(&mut StrategyHost, &View<'_>) -> T) -> T {
+        let (oms, risk, now) = self.engine.split_for_view();
+        let view = View { oms, risk: RefCell::new(risk), account: &self.account, currency: &self.currency, now };
+        f(&mut self.host, &view)
+    }
+
+    /// Calls every strategy's `on_start` and acts on what they ask.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a commit fails.
+    pub fn start(&mut self) -> Result<(), EngineError> {
+        let intents = self.with_view(|host, view| host.start(view));
+        self.act(intents)?;
+        self.engine.flush()
+    }
+
+    /// One price event: the engine (monitors, venue, books) first, then the strategies'
+    /// `on_fill`/`on_order` for what changed, then `on_bar`/`on_tick`, then hot reloads.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a commit fails.
+    pub fn on_market(&mut self, event: &MarketEvent) -> Result<(), EngineError> {
+        self.engine.on_market(event)?;
+        self.deliver_updates()?;
+        let intents = self.with_view(|host, view| match event {
+            MarketEvent::Bar(s, b) => host.on_bar(view, s, b),
+            MarketEvent::Trade(s, t) => host.on_tick(view, s, t),
+            MarketEvent::Quote(..) => Vec::new(),
+        });
+        self.act(intents)?;
+        let reloaded = self.with_view(|host, view| host.poll_reload(view));
+        self.act(reloaded)?;
+        self.engine.flush()?;
+        self.deliver_updates()
+    }
+
+    /// Delivers an external signal (LLM suggestion) to the strategies.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a commit fails.
+    pub fn on_signal(&mut self, signal: &Signal) -> Result<(), EngineError> {
+        let intents = self.with_view(|host, view| host.on_signal(view, signal));
+        self.act(intents)?;
+        self.engine.flush()?;
+        self.deliver_updates()
+    }
+
+    /// Hands fills and order updates to their strategies until nothing new comes back.
+    fn deliver_updates(&mut self) -> Result<(), EngineError> {
+        for _ in 0..8 {
+            let updates = std::mem::take(&mut self.engine.updates);
+            if updates.is_empty() {
+                return Ok(());
+            }
+            let intents = self.with_view(|host, view| {
+                let mut out = Vec::new();
+                for u in &updates {
+                    match u {
+                        StrategyUpdate::Fill(s, f) => out.extend(host.on_fill(view, s, f)),
+                        StrategyUpdate::Order(o) => out.extend(host.on_order(view, o)),
+                    }
+                }
+                out
+            });
+            self.act(intents)?;
+            self.engine.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Turns strategy commands into engine requests. A refused request is logged and
+    /// counted; it never stops the others.
+    fn act(&mut self, intents: Vec<Intent>) -> Result<(), EngineError> {
+        for Intent { strategy, command } in intents {
+            let result = match command {
+                Command::Submit { request, provenance } => {
+                    let mut request = request;
+                    request.account = self.account.clone();
+                    request.strategy_id = strategy.clone();
+                    self.engine.submit(&request).map(|out| {
+                        if let SubmitOutcome::Rejected { reason, .. } = out {
+                            tracing::info!(strategy = %strategy, callback = provenance.callback, reason = %reason, "Strategy order rejected by risk");
+                        }
+                    })
+                }
+                Command::Cancel(cid) => self.engine.cancel(&cid, "strategy"),
+                Command::Modify(cid, change) => self.engine.modify(&cid, change),
+                Command::Close(symbol) => self.close(&strategy, &symbol),
+            };
+            match result {
+                Ok(()) => {}
+                Err(e @ EngineError::Store(_)) => return Err(e),
+                Err(e) => {
+                    self.refused_intents += 1;
+                    tracing::warn!(strategy = %strategy, error = %e, "Engine refused a strategy request");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, strategy: &StrategyId, symbol: &Symbol) -> Result<(), EngineError> {
+        let qty = self.engine.oms().portfolio(&self.account).map_or(Decimal::ZERO, |p| p.qty(symbol));
+        if qty.is_zero() {
+            return Ok(());
+        }
+        let side = if qty > Decimal::ZERO { crate::model::Side::Sell } else { crate::model::Side::Buy };
+        let mut req = OrderRequest::market(self.account.clone(), strategy.clone(), symbol.clone(), side, qty.abs());
+        req.reduce_only = true;
+        self.engine.submit(&req).map(|_| ())
+    }
+}
