@@ -436,7 +436,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
                         if let (true, Some((_, f, ..))) = (is_fill, &fill) {
                             self.updates.push(StrategyUpdate::Fill(o.strategy_id.clone(), f.clone()));
                         }
-                        self.updates.push(StrategyUpdate::Order(o.clone()));
+                        self.updates.push(StrategyUpdate::Order(Box::new(o.clone())));
                     }
                     if let Some((account, f, class, before, before_id)) = fill {
                         self.risk.on_fill(&account, &f, class, before);

@@ -16,8 +16,8 @@ use std::cell::RefCell;
 pub enum StrategyUpdate {
     /// One of its orders filled (partly).
     Fill(StrategyId, Fill),
-    /// One of its orders changed status.
-    Order(Order),
+    /// One of its orders changed status (boxed: an order is large beside a fill).
+    Order(Box<Order>),
 }
 
 /// The books as strategies read them: one account, money in one currency. Risk previews run
