@@ -10,23 +10,14 @@
 //! keep ratcheting (the expensive path) and nothing exits. Environment: `BENCH_POSITIONS`
 //! (default 10,000), `BENCH_UPDATES` (default 2,000).
 
+mod common;
+use common::{env_usize, percentile};
+
 use luatrade::data::Bar;
 use luatrade::model::{AccountId, PositionId, Side, Symbol, Timestamp, TrailingOffset};
 use luatrade::monitor::{BreakEven, Level, MonitorSet, MonitorSpec, PositionKey, Trailing};
 use rust_decimal::Decimal;
-use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
+use std::time::Instant;
 
 fn build(positions: usize, symbols: &[Symbol]) -> MonitorSet {
     let account = AccountId::try_new("bench").expect("id");

@@ -9,6 +9,9 @@
 //! Environment: `BENCH_ORDERS` (default 1,000,000 in memory), `BENCH_DURABLE_ORDERS`
 //! (default 100,000), `BENCH_BATCH` (orders per commit, default 500).
 
+mod common;
+use common::{env_usize, percentile};
+
 use luatrade::data::{MarketEvent, TradeTick};
 use luatrade::engine::{Engine, Journal, NoJournal, StoreJournal};
 use luatrade::model::{AccountId, Currency, Instrument, OrderRequest, Side, StrategyId, Symbol, Timestamp};
@@ -17,10 +20,6 @@ use luatrade::risk::{RiskConfig, RiskEngine};
 use luatrade::venue::sim::{SimConfig, SimVenue};
 use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 struct Setup {
     account: AccountId,
@@ -63,14 +62,6 @@ fn tick(symbol: &Symbol, n: usize) -> MarketEvent {
             size: Decimal::new(1_000_000, 0),
         },
     )
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
 }
 
 fn report(name: &str, orders: usize, elapsed: Duration, mut lat: Vec<Duration>) {

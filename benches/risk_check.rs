@@ -8,6 +8,9 @@
 //!
 //! Environment: `BENCH_CHECKS` (default 1,000,000), `BENCH_POSITIONS` (default 1,000).
 
+mod common;
+use common::{env_usize, percentile};
+
 use luatrade::collections::FastMap;
 use luatrade::model::{
     AccountId, Currency, Instrument, Instruments, LlmMeta, OrderRequest, Side, StrategyId, Symbol, Timestamp,
@@ -15,7 +18,7 @@ use luatrade::model::{
 use luatrade::risk::{AccountView, CheckKind, Limits, PositionView, RiskConfig, RiskEngine, RiskView};
 use rust_decimal::Decimal;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 struct BenchView {
     instruments: Instruments,
@@ -53,15 +56,6 @@ impl RiskView for BenchView {
     fn open_orders_in_symbol(&self, _symbol: &Symbol) -> usize {
         1
     }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len().saturating_sub(1)) as f64 * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
 }
 
 fn main() {
@@ -141,9 +135,9 @@ fn main() {
     println!(
         "risk check, {n} positions: {checks} checks ({accepted} accepted) {:>10.0} checks/s  p50 {:>8.2?}  p99 {:>8.2?}  p99.9 {:>8.2?}",
         checks as f64 / elapsed.as_secs_f64(),
-        pct(&lat, 0.50),
-        pct(&lat, 0.99),
-        pct(&lat, 0.999),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
     );
     println!("rejections: {:?}", risk.rejection_counts());
 }

@@ -1,0 +1,15 @@
+//! Shared by the benchmark harnesses (plain `harness = false` binaries).
+
+use std::time::Duration;
+
+/// The `p`-quantile (0..=1) of sorted latencies, nearest rank; zero for no samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = (sorted.len().saturating_sub(1) as f64 * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// Reads a count from the environment, or the default.
+#[allow(dead_code, reason = "not every harness takes counts from the environment")]
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
