@@ -38,11 +38,13 @@ CREATE TABLE orders (
     ts_last        BIGINT  NOT NULL
 );
 
-CREATE INDEX idx_orders_status ON orders (status, ts_init);
 CREATE INDEX idx_orders_symbol ON orders (symbol, ts_init);
 CREATE INDEX idx_orders_strategy ON orders (strategy_id, ts_init);
 CREATE INDEX idx_orders_ts_init ON orders (ts_init, cid);
--- Open (non-terminal) orders: what a restart and the reconciler read.
+-- Open (non-terminal) orders: what a restart and the reconciler read. Queries must spell
+-- the status list as these literals, in this order, for the planners to use this index.
+-- No index leads with status: it changes on every upsert, and every other status filter
+-- reads history, which the time, symbol and strategy indexes narrow down.
 CREATE INDEX idx_orders_open ON orders (ts_init, cid)
     WHERE status IN ('pending', 'submitted', 'open', 'partially_filled', 'cancelling');
 

@@ -3,7 +3,9 @@
 --   * money and quantities are TEXT holding a rust_decimal::Decimal (exact, one mapping);
 --   * times are INTEGER nanoseconds since the Unix epoch (UTC);
 --   * enums are TEXT holding the model's `as_str` name;
---   * STRICT tables: SQLite refuses a value of the wrong type instead of storing it.
+--   * STRICT tables: SQLite refuses a value of the wrong type instead of storing it;
+--   * append-only tables keyed by (cid, …) are WITHOUT ROWID: the row lives in its key's
+--     B-tree, one tree to write instead of a table plus a key index.
 -- Never edit this file once applied; add a new numbered migration instead.
 
 -- The order of record: one row per client order id, upserted with its latest state.
@@ -37,11 +39,13 @@ CREATE TABLE orders (
     ts_last        INTEGER NOT NULL
 ) STRICT;
 
-CREATE INDEX idx_orders_status ON orders (status, ts_init);
 CREATE INDEX idx_orders_symbol ON orders (symbol, ts_init);
 CREATE INDEX idx_orders_strategy ON orders (strategy_id, ts_init);
 CREATE INDEX idx_orders_ts_init ON orders (ts_init, cid);
--- Open (non-terminal) orders: what a restart and the reconciler read.
+-- Open (non-terminal) orders: what a restart and the reconciler read. Queries must spell
+-- the status list as these literals, in this order, for the planners to use this index.
+-- No index leads with status: it changes on every upsert, and every other status filter
+-- reads history, which the time, symbol and strategy indexes narrow down.
 CREATE INDEX idx_orders_open ON orders (ts_init, cid)
     WHERE status IN ('pending', 'submitted', 'open', 'partially_filled', 'cancelling');
 
@@ -56,7 +60,7 @@ CREATE TABLE order_events (
     ts          INTEGER NOT NULL,
     reason      TEXT,
     PRIMARY KEY (cid, seq)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- Executions as the venue reported them. `seq` is the fill's place in its order's
 -- trade list (0-based). The key (cid, trade_id) is also the index for "fills of an order".
@@ -73,7 +77,7 @@ CREATE TABLE fills (
     liquidity    TEXT    NOT NULL CHECK (liquidity IN ('maker', 'taker')),
     ts           INTEGER NOT NULL,
     PRIMARY KEY (cid, trade_id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 -- Fills as the books see them: linked to a position, with realised P&L. `seq` as in fills.
 CREATE TABLE trades (
@@ -93,7 +97,7 @@ CREATE TABLE trades (
     realized_pnl       TEXT    NOT NULL,
     ts                 INTEGER NOT NULL,
     PRIMARY KEY (cid, trade_id)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE INDEX idx_trades_symbol_ts ON trades (symbol, ts);
 CREATE INDEX idx_trades_strategy_ts ON trades (strategy_id, ts);

@@ -1,7 +1,7 @@
 //! The Postgres side: connect, migrations, and the dialect.
 
 use super::error::{redact_url, StoreError};
-use super::sql::{dialect_io, Dialect, WriteMode};
+use super::sql::{dialect_io, Column, Dialect, WriteMode};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
@@ -31,12 +31,22 @@ pub(crate) async fn connect(url: &str) -> Result<PgPool, StoreError> {
 
 impl Dialect for Postgres {
     const BACKEND: &'static str = "postgres";
-    /// Multi-row `VALUES`; the wire protocol counts bind parameters in an unsigned 16-bit
-    /// field. (Rows as one JSON bind through `json_to_recordset` measured slower here: the
-    /// server spends more parsing the JSON than the client saves on binds.)
-    const WRITE: WriteMode = WriteMode::Values { max_binds: 65_535, max_rows: 1_000 };
+    /// One array bind per column through `unnest`: a small statement whose text does not
+    /// depend on the row count, prepared once per connection. (Multi-row `VALUES` with one
+    /// bind per value, re-planned for every row count, measured about 10% slower on the
+    /// bench; rows as one JSON bind through `json_to_recordset` slower still.)
+    const WRITE: WriteMode = WriteMode::Unnest;
     /// Read committed (the default) would let each statement see a newer commit.
     const SNAPSHOT_READ: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 
     dialect_io!(PgConnection);
+
+    fn bind_column<'args>(qb: &mut sqlx::QueryBuilder<'args, Self>, column: Column<'args>) {
+        match column {
+            Column::Text(v) => qb.push_bind(v),
+            Column::Int(v) => qb.push_bind(v),
+            Column::Real(v) => qb.push_bind(v),
+            Column::Bool(v) => qb.push_bind(v),
+        };
+    }
 }

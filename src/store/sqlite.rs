@@ -1,7 +1,7 @@
 //! The SQLite side: connect options (WAL, `synchronous`), migrations, and the dialect.
 
 use super::error::{redact_url, StoreError};
-use super::sql::{dialect_io, Dialect, WriteMode};
+use super::sql::{dialect_io, Column, Dialect, WriteMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use std::fmt;
@@ -115,6 +115,18 @@ impl Dialect for Sqlite {
 
     const WRITE: WriteMode = WriteMode::Json { insert: json_insert, max_rows: 10_000 };
     dialect_io!(SqliteConnection);
+
+    /// SQLite has no array type: its write mode never binds columns. Binds the column as a
+    /// JSON array so that the statement fails in the database, never here.
+    fn bind_column<'args>(qb: &mut sqlx::QueryBuilder<'args, Self>, column: Column<'args>) {
+        let json = match column {
+            Column::Text(v) => serde_json::to_string(&v),
+            Column::Int(v) => serde_json::to_string(&v),
+            Column::Real(v) => serde_json::to_string(&v),
+            Column::Bool(v) => serde_json::to_string(&v),
+        };
+        qb.push_bind(json.unwrap_or_default());
+    }
 }
 
 /// `INSERT INTO <table> (<cols>) SELECT … FROM json_each(<bind>)`, split at the bind: each
