@@ -313,9 +313,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// [`EngineError::Store`] when a commit fails (trading halts).
     pub fn on_market(&mut self, event: &MarketEvent) -> Result<(), EngineError> {
         self.now = self.now.max(event.ts());
-        self.flush()?;
+        self.send()?;
         self.run_monitors(event);
-        self.flush()?;
+        self.send()?;
         self.oms.mark(event.symbol(), event.mark_price(), event.ts());
         let mut events = std::mem::take(&mut self.events);
         self.venue.on_market(event, &mut events);
@@ -358,12 +358,21 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// [`EngineError::Store`] when a commit fails; trading halts and the queued requests
     /// are dropped (their orders stay `pending` in the store, never sent).
     pub fn flush(&mut self) -> Result<(), EngineError> {
+        self.send()?;
+        self.commit()
+    }
+
+    /// Sends queued requests, committing the journal right before each round that reaches
+    /// the venue (so every order row is durable before the venue sees it). What the venue
+    /// answers is applied but committed later, with the rest of the event: at most two
+    /// commits per market event (new orders, then everything that followed).
+    fn send(&mut self) -> Result<(), EngineError> {
         let mut events = std::mem::take(&mut self.events);
         loop {
-            self.commit()?;
             if self.actions.is_empty() {
                 break;
             }
+            self.commit()?;
             let mut actions = std::mem::take(&mut self.actions);
             for action in actions.drain(..) {
                 self.dispatch(&action, &mut events);

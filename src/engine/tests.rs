@@ -367,3 +367,23 @@ mod protection {
         assert_eq!(eng.oms().portfolio(&acct()).unwrap().qty(&sym()), dec!(10), "still held, protected by its stop");
     }
 }
+
+#[test]
+fn a_market_event_commits_new_orders_first_and_everything_else_once() {
+    let (mut eng, log) = setup();
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    for _ in 0..5 {
+        eng.submit(&buy(dec!(1))).unwrap();
+    }
+    let before = log.borrow().batches.len();
+    eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    let log = log.borrow();
+    let new: Vec<&WriteBatch> = log.batches[before..].iter().collect();
+    assert_eq!(new.len(), 2, "one commit before the venue sees the orders, one after");
+    assert!(new[0].orders.values().all(|o| o.status() == OrderStatus::Pending) && new[0].orders.len() == 5);
+    assert!(new[0].fills.is_empty());
+    assert_eq!(new[1].fills.len(), 5);
+    assert!(new[1].orders.values().all(|o| o.status() == OrderStatus::Filled));
+    let kinds: Vec<_> = new[1].order_events.iter().map(|(_, c)| c.event.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "submit").count(), 5, "acks travel with the fills: {kinds:?}");
+}
