@@ -341,7 +341,9 @@ impl RiskEngine {
     /// Records a fill for the pattern-day-trader rule (stocks only). `position_before` is the
     /// account's signed quantity in the symbol before the fill.
     pub fn on_fill(&mut self, account: &AccountId, fill: &Fill, asset_class: AssetClass, position_before: Decimal) {
-        if asset_class == AssetClass::Stock {
+        // Tracked only while the rule is on: switching it on later starts from an empty
+        // history (stated in the config docs).
+        if asset_class == AssetClass::Stock && self.config.pdt.enabled {
             self.pdt.on_fill(account, &fill.symbol, &fill.cid, fill.side, position_before, fill.ts);
         }
     }

@@ -5,7 +5,7 @@
 //! fill in that symbol; several fills of one closing order count once. Exchange holidays are
 //! not modelled (every weekday is a business day), as in `model::calendar`.
 
-use crate::collections::FastMap;
+use crate::collections::{FastMap, FastSet};
 use crate::model::{AccountId, ClientOrderId, Side, Symbol, Timestamp};
 use chrono::{Datelike, NaiveDate, Weekday};
 use chrono_tz::America::New_York;
@@ -34,7 +34,9 @@ pub fn business_days_after(from: NaiveDate, to: NaiveDate) -> u32 {
 #[derive(Debug, Clone, Default)]
 pub struct PdtTracker {
     opened: FastMap<(AccountId, Symbol), NaiveDate>,
-    day_trades: FastMap<AccountId, VecDeque<(NaiveDate, ClientOrderId)>>,
+    /// Per account: the day trades in order, and the closing orders already counted (so a
+    /// closing order's several fills count once, in O(1)).
+    day_trades: FastMap<AccountId, (VecDeque<(NaiveDate, ClientOrderId)>, FastSet<ClientOrderId>)>,
 }
 
 impl PdtTracker {
@@ -53,8 +55,8 @@ impl PdtTracker {
         let reduces = position_before * side.sign() < Decimal::ZERO;
         let key = (account.clone(), symbol.clone());
         if reduces && self.opened.get(&key) == Some(&day) {
-            let trades = self.day_trades.entry(account.clone()).or_default();
-            if !trades.iter().any(|(d, c)| *d == day && c == cid) {
+            let (trades, counted) = self.day_trades.entry(account.clone()).or_default();
+            if counted.insert(cid.clone()) {
                 trades.push_back((day, cid.clone()));
             }
         }
@@ -72,9 +74,11 @@ impl PdtTracker {
     /// Day trades in the `window_days` business days ending today (today included).
     pub fn count(&mut self, account: &AccountId, now: Timestamp, window_days: u32) -> usize {
         let today = ny_date(now);
-        let Some(trades) = self.day_trades.get_mut(account) else { return 0 };
+        let Some((trades, counted)) = self.day_trades.get_mut(account) else { return 0 };
         while trades.front().is_some_and(|(d, _)| business_days_after(*d, today) >= window_days) {
-            trades.pop_front();
+            if let Some((_, cid)) = trades.pop_front() {
+                counted.remove(&cid);
+            }
         }
         trades.len()
     }
