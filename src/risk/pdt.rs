@@ -36,8 +36,11 @@ pub struct PdtTracker {
     opened: FastMap<(AccountId, Symbol), NaiveDate>,
     /// Per account: the day trades in order, and the closing orders already counted (so a
     /// closing order's several fills count once, in O(1)).
-    day_trades: FastMap<AccountId, (VecDeque<(NaiveDate, ClientOrderId)>, FastSet<ClientOrderId>)>,
+    day_trades: FastMap<AccountId, DayTrades>,
 }
+
+/// One account's day trades in order, and the closing orders already counted.
+type DayTrades = (VecDeque<(NaiveDate, ClientOrderId)>, FastSet<ClientOrderId>);
 
 impl PdtTracker {
     /// Records a stock fill. `position_before` is the account's signed quantity in the symbol
