@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
 
+pub mod backtest;
 pub mod cli;
 pub mod collections;
 pub mod data;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod model;
 pub mod monitor;
 pub mod oms;
+pub mod report;
 pub mod risk;
 pub mod store;
 pub mod strategy;

@@ -4,5 +4,8 @@
 
 pub mod bar;
 pub mod csv;
+mod stub_api;
 
 pub use bar::{Bar, MarketEvent, QuoteTick, TradeTick};
+pub use csv::DataError;
+pub use stub_api::*;

@@ -18,6 +18,7 @@ mod error;
 pub mod export;
 mod postgres;
 mod rows;
+pub mod runs;
 mod sql;
 mod sqlite;
 
