@@ -113,6 +113,10 @@ pub struct Engine<V: Venue, J: Journal> {
     protections: FastMap<ClientOrderId, MonitorSpec>,
     exits: FastMap<ClientOrderId, (PositionId, ExitReason)>,
     close_reasons: FastMap<PositionId, ExitReason>,
+    /// Persistence of protection: how many `risk_audit` entries are committed, and close
+    /// reasons not yet committed.
+    persisted_audit: usize,
+    pending_close: Vec<crate::store::CloseReasonRecord>,
     /// Whether fills and order changes are collected for strategies.
     collect_updates: bool,
     updates: Vec<StrategyUpdate>,
@@ -140,6 +144,8 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             protections: FastMap::default(),
             exits: FastMap::default(),
             close_reasons: FastMap::default(),
+            persisted_audit: 0,
+            pending_close: Vec::new(),
             collect_updates: false,
             updates: Vec::new(),
             venue,
@@ -392,7 +398,8 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         if !self.oms.has_journal() {
             return Ok(());
         }
-        let batch = self.oms.take_journal();
+        let mut batch = self.oms.take_journal();
+        self.journal_protection(&mut batch);
         if batch.is_empty() {
             return Ok(());
         }
