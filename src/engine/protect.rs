@@ -260,6 +260,16 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         Ok(())
     }
 
+    /// Applies the non-risk parts of a loaded configuration: the trading states it starts
+    /// in (audited, `who` = `config`) and the stop guard (`live`: a real venue). The risk
+    /// limits go to [`crate::risk::RiskEngine::new`].
+    pub fn apply_config(&mut self, config: &crate::config::Config, live: bool) {
+        for (scope, state) in config.trading_state.non_active() {
+            self.risk.set_trading_state(scope, state, "configured at start", "config", self.now);
+        }
+        self.guard = crate::monitor::StopGuard::new(config.stop_guard.for_venue(live));
+    }
+
     fn is_kill_exit(&self, cid: &ClientOrderId) -> bool {
         self.exits.get(cid).is_some_and(|(_, r)| *r == ExitReason::KillSwitch)
     }
@@ -310,14 +320,17 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         let mut req =
             OrderRequest::market(intent.account.clone(), strategy, intent.symbol.clone(), intent.side, intent.qty);
         req.reduce_only = true;
+        // Percent levels fall between ticks: the order goes out at the nearest tick.
+        let tick = self.oms.instruments().get(&intent.symbol).map(|i| i.tick_size).ok().filter(|t| !t.is_zero());
+        let px = tick.map_or(intent.trigger_price, |t| (intent.trigger_price / t).round() * t);
         match intent.reason {
             ExitReason::StopLoss | ExitReason::TrailingStop | ExitReason::BreakEven if !intent.at_open => {
                 req.order_type = OrderType::Stop;
-                req.stop_price = Some(intent.trigger_price);
+                req.stop_price = Some(px);
             }
             ExitReason::TakeProfit if !intent.at_open => {
                 req.order_type = OrderType::Limit;
-                req.limit_price = Some(intent.trigger_price);
+                req.limit_price = Some(px);
             }
             _ => {}
         }
