@@ -7,10 +7,12 @@
 //! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
 
 pub mod journal;
+mod ledgers;
 mod protect;
 mod strategies;
 mod views;
 
+pub use ledgers::Funding;
 pub use protect::{EngineAlert, KillReport, PROTECT_STRATEGY};
 pub use strategies::{StrategyRunner, StrategyUpdate};
 
@@ -43,6 +45,9 @@ pub enum EngineError {
     /// A monitor request was refused.
     #[error("monitor: {0}")]
     Monitor(String),
+    /// A strategy's capital allocation cannot be funded.
+    #[error("allocation: {0}")]
+    Allocation(String),
 }
 
 /// What became of a submitted request.
