@@ -201,8 +201,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     ///
     /// A monitor whose exit was working re-adopts the open reduce-only exit order for its
     /// position; with none open, it is idle again and fires on the next price that reaches a
-    /// level. Every open position waits for a working stop under the stop guard from now (the
-    /// restart time) on.
+    /// level. Every open position waits for a working stop under the stop guard from the
+    /// engine's clock (set it to the restart time with [`Engine::set_now`] first) or its last
+    /// change, whichever is later.
     ///
     /// # Errors
     /// [`EngineError::Monitor`] when a stored monitor is malformed (a duplicate position, a
@@ -246,13 +247,13 @@ impl<V: Venue, J: Journal> Engine<V, J> {
                 }
             }
         }
-        let open: Vec<(PositionId, AccountId, Symbol)> = self
+        let open: Vec<(PositionId, AccountId, Symbol, Timestamp)> = self
             .oms
             .portfolios()
-            .flat_map(|p| p.positions().map(|x| (x.id, x.account.clone(), x.symbol.clone())))
+            .flat_map(|p| p.positions().map(|x| (x.id, x.account.clone(), x.symbol.clone(), x.ts_last())))
             .collect();
-        for (pid, account, symbol) in open {
-            self.guard.opened(pid, self.now);
+        for (pid, account, symbol, last) in open {
+            self.guard.opened(pid, self.now.max(last));
             self.guard_keys.insert(pid, (account, symbol));
         }
         // Restoring is not a change: nothing to write back.

@@ -66,7 +66,7 @@ impl From<&LimitChange> for RiskAuditRecord {
             old: c.old.map(|v| v.to_string()),
             new: c.new.map(|v| v.to_string()),
             who: c.who.clone(),
-            why: None,
+            why: c.why.clone(),
         }
     }
 }
@@ -445,6 +445,7 @@ mod tests {
             new: None,
             ts: Timestamp(5),
             who: "ops".into(),
+            why: None,
         };
         let r = RiskAuditRecord::from(&limit);
         assert_eq!(

@@ -132,6 +132,7 @@ async fn the_risk_audit_trail_keeps_who_when_old_new_and_why_in_order() {
             new: Some(dec!(2500.50)),
             ts: at(1),
             who: "ops".into(),
+            why: Some("earnings week".into()),
         };
         let state = StateChange {
             scope: Scope::Strategy(sid("momo")),
@@ -155,6 +156,7 @@ async fn the_risk_audit_trail_keeps_who_when_old_new_and_why_in_order() {
             vec![RiskAuditRecord::from(&limit), RiskAuditRecord::from(&state), RiskAuditRecord::from(&again)];
         assert_eq!(all, want, "{}", store.backend());
         assert_eq!(all[0].new.as_deref(), Some("2500.50"), "exact decimal text");
+        assert_eq!(all[0].why.as_deref(), Some("earnings week"));
         assert_eq!(store.risk_audit(Some(2)).await.unwrap(), want[1..].to_vec(), "the most recent two, oldest first");
     })
     .await;
