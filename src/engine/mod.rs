@@ -400,7 +400,12 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     }
 
     fn commit(&mut self) -> Result<(), EngineError> {
-        if !self.oms.has_journal() {
+        // Protection changes (monitors, risk audit) commit even when the books did not change.
+        let protection = self.oms.journaling() && {
+            self.collect_risk_audit();
+            self.persisted_audit < self.risk_audit.len() || self.monitors.has_changes()
+        };
+        if !self.oms.has_journal() && !protection {
             return Ok(());
         }
         let mut batch = self.oms.take_journal();
