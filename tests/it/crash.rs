@@ -246,7 +246,21 @@ fn strategies_check_reports_each_file_and_fails_on_a_broken_one() {
 #[test]
 fn crash_with_monitors_restores_them_with_their_levels_and_they_still_fire() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("monitors.db").display());
+    check_monitors_after_crash(&format!("sqlite://{}", dir.path().join("monitors.db").display()));
+}
+
+#[tokio::test]
+async fn crash_with_monitors_restores_them_on_postgres() {
+    let Some(admin) = pg_admin_url() else { return };
+    let (db, name) = pg_db(&admin).await;
+    db.store.close().await;
+    let url = with_database(&admin, &name);
+    // The engine's journal runs its own runtime: off this test's runtime, on a plain thread.
+    std::thread::spawn(move || check_monitors_after_crash(&url)).join().expect("restart on postgres");
+}
+
+fn check_monitors_after_crash(url: &str) {
+    let url = url.to_owned();
     // Fill 3 is the second entry: its position is open and its monitor has been armed.
     let printed = crash_after_with(&url, 3, &["--protect", "monitors"]);
     assert_eq!(printed.monitors.len(), 1, "one open position, one monitor: {:?}", printed.monitors);
