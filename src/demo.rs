@@ -203,6 +203,9 @@ fn run_with<J: Journal + Summarise>(
         journal,
     );
     engine.apply_config(&config, false);
+    // With an allocation for the demo's strategy in the config, it trades its sub-ledger.
+    engine.fund_allocations(&account)?;
+    let account = engine.account_of(&strategy, &account);
     let monitors = args.protect == "monitors";
 
     let (mut fast, mut slow) = (Sma::new(args.fast), Sma::new(args.slow));
@@ -214,7 +217,7 @@ fn run_with<J: Journal + Summarise>(
         engine.on_market(&MarketEvent::Bar(symbol.clone(), bar))?;
         if let Some(limit) = args.abort_after_fills {
             if engine.stats().fills >= limit {
-                crash_drill(&engine, &account, &usd);
+                crash_drill(&engine, &usd);
             }
         }
         let c = close.to_f64().unwrap_or(f64::NAN);
@@ -271,7 +274,7 @@ fn run_with<J: Journal + Summarise>(
     println!("  fills              {}", stats.fills);
     println!("  store commits      {}", stats.commits);
     println!("  refused events     {}", stats.refused_events);
-    println!("  starting cash      {} USD", args.cash);
+    println!("  starting cash      {} USD ({})", book.deposits(&usd), account);
     println!("  cash               {} USD", s.cash.round_dp(2));
     println!("  equity             {} USD", s.equity.round_dp(2));
     println!("  realised P&L       {} USD (gross)", s.realized_pnl.round_dp(2));
@@ -291,12 +294,15 @@ fn run_with<J: Journal + Summarise>(
 }
 
 /// Prints the state as of the last commit and aborts: no destructors, no flush, no close.
-fn crash_drill<J: Journal>(engine: &Engine<SimVenue, J>, account: &AccountId, usd: &Currency) -> ! {
-    let book = engine.oms().portfolio(account).expect("account");
+fn crash_drill<J: Journal>(engine: &Engine<SimVenue, J>, usd: &Currency) -> ! {
+    let mut books: Vec<_> = engine.oms().portfolios().collect();
+    books.sort_by(|a, b| a.account().cmp(b.account()));
+    let mut open_positions: Vec<_> = books.iter().flat_map(|b| b.positions().cloned()).collect();
+    open_positions.sort_by_key(|p| p.id);
     let snapshot = Snapshot {
         open_orders: engine.oms().open_orders().cloned().collect(),
-        open_positions: book.positions().cloned().collect(),
-        balances: vec![(account.clone(), usd.clone(), book.cash(usd))],
+        open_positions,
+        balances: books.iter().map(|b| (b.account().clone(), usd.clone(), b.cash(usd))).collect(),
     };
     let state = serde_json::json!({
         "open_orders": snapshot.open_orders,

@@ -357,3 +357,27 @@ fn cli_shows_close_reasons_monitors_and_the_risk_audit_from_the_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("risk.global.max_order_notional"), "{err}");
 }
+
+/// An allocation for the demo's strategy in the config: the demo trades that sub-ledger,
+/// funded from the shared account, and reports its books.
+#[test]
+fn the_demo_trades_its_allocation_from_the_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("alloc.toml");
+    std::fs::write(&config, "[risk.strategies.sma_demo.allocation]\naccount = \"sma_ledger\"\ncapital = 40000\n")
+        .unwrap();
+    let out = demo().args(["--db", "none", "--config"]).arg(&config).output().expect("run luatrade demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("starting cash      40000 USD (sma_ledger)"), "{stdout}");
+    let equity: Decimal = stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("equity"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("equity line");
+    assert!(
+        equity > Decimal::ZERO && equity < Decimal::from(60_000),
+        "the sub-ledger's equity, not the account's: {equity}"
+    );
+}
