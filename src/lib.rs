@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod collections;
+pub mod config;
 pub mod data;
 pub mod demo;
 pub mod engine;
