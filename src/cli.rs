@@ -95,6 +95,23 @@ pub enum StoreCommand {
         #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
         db: String,
     },
+    /// Show the risk audit trail: every limit and trading-state change (who, when, old, new,
+    /// why), oldest first.
+    RiskAudit {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+        /// Only the most recent this many.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show the protective monitors of open positions (stop, target, trailing, break-even,
+    /// time exit).
+    Monitors {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+    },
     /// Show one order's audit trail.
     Audit {
         /// Database URL.
@@ -276,14 +293,23 @@ async fn run_store_command(command: StoreCommand) -> Result<()> {
         }
         StoreCommand::Positions { db, closed } => {
             let store = open_existing(&db).await?;
-            let positions = if closed { store.closed_positions().await? } else { store.positions(true).await? };
+            let positions: Vec<(crate::model::Position, Option<crate::store::CloseReasonRecord>)> = if closed {
+                store.closed_positions_with_reasons().await?
+            } else {
+                store.positions(true).await?.into_iter().map(|p| (p, None)).collect()
+            };
+            let reason_head = if closed { " close_reason " } else { " " };
             println!(
-                "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10} opened",
+                "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10}{reason_head}opened",
                 "id", "account", "symbol", "qty", "avg_px", "realized", "mark", "status"
             );
-            for p in &positions {
+            for (p, reason) in &positions {
+                let reason = match (closed, reason) {
+                    (false, _) => " ".to_owned(),
+                    (true, r) => format!(" {:<13} ", r.as_ref().map_or("-", |r| r.reason.as_str())),
+                };
                 println!(
-                    "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10} {}",
+                    "{:>6} {:<10} {:<10} {:>12} {:>14} {:>14} {:>14} {:<10}{reason}{}",
                     p.id,
                     p.account.as_str(),
                     p.symbol.as_str(),
@@ -309,6 +335,62 @@ async fn run_store_command(command: StoreCommand) -> Result<()> {
                 println!("{n:>8}  {code}");
             }
             eprintln!("{} rejected order(s)", counts.values().sum::<u64>());
+        }
+        StoreCommand::RiskAudit { db, limit } => {
+            let store = open_existing(&db).await?;
+            let rows = store.risk_audit(limit).await?;
+            println!("{:<30} {:<24} {:<24} {:>14} {:>14} {:<12} why", "time", "scope", "what", "old", "new", "who");
+            for r in &rows {
+                println!(
+                    "{:<30} {:<24} {:<24} {:>14} {:>14} {:<12} {}",
+                    r.ts.to_string(),
+                    r.scope.to_string(),
+                    r.subject,
+                    r.old.as_deref().unwrap_or("none"),
+                    r.new.as_deref().unwrap_or("none"),
+                    r.who,
+                    r.why.as_deref().unwrap_or("")
+                );
+            }
+            eprintln!("{} risk change(s)", rows.len());
+        }
+        StoreCommand::Monitors { db } => {
+            let store = open_existing(&db).await?;
+            let monitors = store.monitors().await?;
+            println!(
+                "{:>6} {:<10} {:<10} {:<5} {:>12} {:>14} {:>14} {:<14} {:>14} {:>14} {:>14} deadline",
+                "pos",
+                "account",
+                "symbol",
+                "side",
+                "qty",
+                "entry",
+                "stop",
+                "stop_rule",
+                "target",
+                "trail_best",
+                "be_stop"
+            );
+            let opt = |d: Option<rust_decimal::Decimal>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());
+            for m in &monitors {
+                let r = &m.record;
+                println!(
+                    "{:>6} {:<10} {:<10} {:<5} {:>12} {:>14} {:>14} {:<14} {:>14} {:>14} {:>14} {}",
+                    r.position_id.to_string(),
+                    r.key.account.as_str(),
+                    r.key.symbol.as_str(),
+                    r.side.as_str(),
+                    r.qty,
+                    r.entry_px,
+                    opt(m.stop.map(|s| s.0)),
+                    m.stop.map_or("-", |s| s.1.as_str()),
+                    opt(m.target),
+                    opt(r.state.trail.best),
+                    opt(r.state.break_even_stop),
+                    m.deadline().map_or_else(|| "-".to_owned(), |d| d.to_string())
+                );
+            }
+            eprintln!("{} monitor(s)", monitors.len());
         }
         StoreCommand::Audit { db, cid } => {
             let cid = ClientOrderId::try_new(cid)?;

@@ -11,7 +11,9 @@ use crate::data::{csv::read_bars, MarketEvent};
 use crate::engine::{Engine, Journal, NoJournal, StoreJournal};
 use crate::model::{
     AccountId, BracketSpec, Currency, Instrument, Instruments, OrderRequest, OrderStatus, Side, StrategyId,
+    TrailingOffset,
 };
+use crate::monitor::{BreakEven, Level, MonitorSpec, Trailing};
 use crate::oms::{Oms, OmsConfig};
 use crate::risk::{RiskConfig, RiskEngine};
 use crate::store::Snapshot;
@@ -53,6 +55,18 @@ pub struct DemoArgs {
     /// lower value shows risk rejecting entries).
     #[arg(long, default_value = "50000")]
     pub max_position_notional: Decimal,
+    /// Configuration file (`luatrade.toml`); default: `./luatrade.toml` when it exists, else
+    /// the built-in defaults. The demo keeps its own overrides on top: market hours off (daily
+    /// bars are stamped 00:00 UTC), and global order-size, position, loss and drawdown limits
+    /// that fit its 20 % entries; everything else (PDT, trading states, breach action, LLM
+    /// confidence, strategy and symbol limits, stop guard) comes from the file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// How entries are protected: `bracket` (stop-loss and take-profit child orders at the
+    /// venue) or `monitors` (engine monitors: stop-loss 5 %, take-profit 15 %, trailing stop
+    /// 8 % once 5 % up, break-even after 7 %; persisted with every commit).
+    #[arg(long, default_value = "bracket")]
+    pub protect: String,
     /// Crash drill: after this many fills, print the committed state as JSON and abort the
     /// process without any shutdown (used by the crash-recovery test).
     #[arg(long, hide = true)]
@@ -83,8 +97,8 @@ impl Sma {
 /// Risk limits sized for the demo: every default check runs, with position limits that fit
 /// an entry of 20 % of a 100,000 USD account. Market hours are off because daily bars are
 /// stamped 00:00 UTC, outside any session.
-fn demo_risk(max_position_notional: Decimal) -> RiskConfig {
-    let mut risk = RiskConfig { market_hours: false, ..RiskConfig::default() };
+fn demo_risk(base: RiskConfig, max_position_notional: Decimal) -> RiskConfig {
+    let mut risk = RiskConfig { market_hours: false, ..base };
     let d = |n: i64| Some(Decimal::from(n));
     risk.global.max_order_qty_stock = d(100_000);
     risk.global.max_order_qty_crypto = d(10);
@@ -93,6 +107,18 @@ fn demo_risk(max_position_notional: Decimal) -> RiskConfig {
     risk.global.daily_loss_limit = d(10_000);
     risk.global.max_drawdown_pct = d(30);
     risk
+}
+
+/// The demo's monitors for `--protect monitors`.
+fn demo_monitors() -> MonitorSpec {
+    let pct = |n: i64| Level::Percent(Decimal::from(n));
+    MonitorSpec {
+        stop_loss: Some(pct(5)),
+        take_profit: Some(pct(15)),
+        trailing: Some(Trailing { offset: TrailingOffset::Percent(Decimal::from(8)), activation: Some(pct(5)) }),
+        break_even: Some(BreakEven { after: pct(7), plus_fees: true }),
+        max_holding_nanos: None,
+    }
 }
 
 fn instrument(symbol: &str, class: &str) -> Result<Instrument> {
@@ -111,6 +137,9 @@ fn instrument(symbol: &str, class: &str) -> Result<Instrument> {
 pub fn run(args: &DemoArgs) -> Result<()> {
     if args.fast == 0 || args.fast >= args.slow {
         bail!("--fast must be at least 1 and below --slow (got {} and {})", args.fast, args.slow);
+    }
+    if !matches!(args.protect.as_str(), "bracket" | "monitors") {
+        bail!("--protect must be bracket or monitors, got {}", args.protect);
     }
     let bars = read_bars(&args.data).with_context(|| format!("loading {}", args.data.display()))?;
     if args.db == "none" {
@@ -162,12 +191,22 @@ fn run_with<J: Journal + Summarise>(
         max_volume_share: Some(Decimal::new(1, 1)),
         ..SimConfig::default()
     };
+    let config = match &args.config {
+        Some(path) => crate::config::load(path)?,
+        None if std::path::Path::new("luatrade.toml").exists() => crate::config::load("luatrade.toml")?,
+        None => crate::config::Config::default(),
+    };
     let mut engine = Engine::new(
         oms,
-        RiskEngine::new(demo_risk(args.max_position_notional))?,
+        RiskEngine::new(demo_risk(config.risk.clone(), args.max_position_notional))?,
         SimVenue::new(sim, instruments),
         journal,
     );
+    engine.apply_config(&config, false);
+    // With an allocation for the demo's strategy in the config, it trades its sub-ledger.
+    engine.fund_allocations(&account)?;
+    let account = engine.account_of(&strategy, &account);
+    let monitors = args.protect == "monitors";
 
     let (mut fast, mut slow) = (Sma::new(args.fast), Sma::new(args.slow));
     let mut prev_diff: Option<f64> = None;
@@ -178,7 +217,7 @@ fn run_with<J: Journal + Summarise>(
         engine.on_market(&MarketEvent::Bar(symbol.clone(), bar))?;
         if let Some(limit) = args.abort_after_fills {
             if engine.stats().fills >= limit {
-                crash_drill(&engine, &account, &usd);
+                crash_drill(&engine, &usd);
             }
         }
         let c = close.to_f64().unwrap_or(f64::NAN);
@@ -198,11 +237,15 @@ fn run_with<J: Journal + Summarise>(
             }
             let round = |x: Decimal| (x / tick).round() * tick;
             let mut req = OrderRequest::market(account.clone(), strategy.clone(), symbol.clone(), Side::Buy, qty);
-            req.bracket = Some(BracketSpec {
-                stop_loss: Some(round(close * Decimal::new(95, 2))),
-                take_profit: Some(round(close * Decimal::new(115, 2))),
-            });
-            engine.submit(&req)?;
+            if monitors {
+                engine.submit_protected(&req, demo_monitors())?;
+            } else {
+                req.bracket = Some(BracketSpec {
+                    stop_loss: Some(round(close * Decimal::new(95, 2))),
+                    take_profit: Some(round(close * Decimal::new(115, 2))),
+                });
+                engine.submit(&req)?;
+            }
             engine.flush()?; // sent now, stamped at the signal bar's close
         } else if crossed_down && held > Decimal::ZERO {
             let children: Vec<_> = engine
@@ -231,7 +274,7 @@ fn run_with<J: Journal + Summarise>(
     println!("  fills              {}", stats.fills);
     println!("  store commits      {}", stats.commits);
     println!("  refused events     {}", stats.refused_events);
-    println!("  starting cash      {} USD", args.cash);
+    println!("  starting cash      {} USD ({})", book.deposits(&usd), account);
     println!("  cash               {} USD", s.cash.round_dp(2));
     println!("  equity             {} USD", s.equity.round_dp(2));
     println!("  realised P&L       {} USD (gross)", s.realized_pnl.round_dp(2));
@@ -251,17 +294,21 @@ fn run_with<J: Journal + Summarise>(
 }
 
 /// Prints the state as of the last commit and aborts: no destructors, no flush, no close.
-fn crash_drill<J: Journal>(engine: &Engine<SimVenue, J>, account: &AccountId, usd: &Currency) -> ! {
-    let book = engine.oms().portfolio(account).expect("account");
+fn crash_drill<J: Journal>(engine: &Engine<SimVenue, J>, usd: &Currency) -> ! {
+    let mut books: Vec<_> = engine.oms().portfolios().collect();
+    books.sort_by(|a, b| a.account().cmp(b.account()));
+    let mut open_positions: Vec<_> = books.iter().flat_map(|b| b.positions().cloned()).collect();
+    open_positions.sort_by_key(|p| p.id);
     let snapshot = Snapshot {
         open_orders: engine.oms().open_orders().cloned().collect(),
-        open_positions: book.positions().cloned().collect(),
-        balances: vec![(account.clone(), usd.clone(), book.cash(usd))],
+        open_positions,
+        balances: books.iter().map(|b| (b.account().clone(), usd.clone(), b.cash(usd))).collect(),
     };
     let state = serde_json::json!({
         "open_orders": snapshot.open_orders,
         "open_positions": snapshot.open_positions,
         "balances": snapshot.balances,
+        "monitors": engine.monitors().export().monitors,
     });
     println!("{state}");
     use std::io::Write;

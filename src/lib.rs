@@ -9,6 +9,7 @@
 pub mod backtest;
 pub mod cli;
 pub mod collections;
+pub mod config;
 pub mod data;
 pub mod demo;
 pub mod engine;

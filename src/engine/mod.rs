@@ -7,10 +7,12 @@
 //! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
 
 pub mod journal;
+mod ledgers;
 mod protect;
 mod strategies;
 mod views;
 
+pub use ledgers::Funding;
 pub use protect::{EngineAlert, KillReport, PROTECT_STRATEGY};
 pub use strategies::{StrategyRunner, StrategyUpdate};
 
@@ -43,6 +45,9 @@ pub enum EngineError {
     /// A monitor request was refused.
     #[error("monitor: {0}")]
     Monitor(String),
+    /// A strategy's capital allocation cannot be funded.
+    #[error("allocation: {0}")]
+    Allocation(String),
 }
 
 /// What became of a submitted request.
@@ -113,6 +118,10 @@ pub struct Engine<V: Venue, J: Journal> {
     protections: FastMap<ClientOrderId, MonitorSpec>,
     exits: FastMap<ClientOrderId, (PositionId, ExitReason)>,
     close_reasons: FastMap<PositionId, ExitReason>,
+    /// Persistence of protection: how many `risk_audit` entries are committed, and close
+    /// reasons not yet committed.
+    persisted_audit: usize,
+    pending_close: Vec<crate::store::CloseReasonRecord>,
     /// Whether fills and order changes are collected for strategies.
     collect_updates: bool,
     updates: Vec<StrategyUpdate>,
@@ -141,6 +150,8 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             protections: FastMap::default(),
             exits: FastMap::default(),
             close_reasons: FastMap::default(),
+            persisted_audit: 0,
+            pending_close: Vec::new(),
             collect_updates: false,
             updates: Vec::new(),
             venue,
@@ -402,10 +413,16 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     }
 
     fn commit(&mut self) -> Result<(), EngineError> {
-        if !self.oms.has_journal() {
+        // Protection changes (monitors, risk audit) commit even when the books did not change.
+        let protection = self.oms.journaling() && {
+            self.collect_risk_audit();
+            self.persisted_audit < self.risk_audit.len() || self.monitors.has_changes()
+        };
+        if !self.oms.has_journal() && !protection {
             return Ok(());
         }
-        let batch = self.oms.take_journal();
+        let mut batch = self.oms.take_journal();
+        self.journal_protection(&mut batch);
         if batch.is_empty() {
             return Ok(());
         }

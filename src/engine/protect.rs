@@ -4,11 +4,13 @@
 
 use super::{Engine, EngineError, Journal, SubmitOutcome};
 use crate::data::MarketEvent;
+use crate::model::BracketRole;
 use crate::model::{
     AccountId, ClientOrderId, OrderRequest, OrderStatus, OrderType, PositionId, Side, StrategyId, Symbol, Timestamp,
 };
-use crate::monitor::{ExitIntent, ExitReason, MonitorSpec, PositionKey};
+use crate::monitor::{ExitIntent, ExitReason, MonitorRecord, MonitorSet, MonitorSnapshot, MonitorSpec, PositionKey};
 use crate::risk::{Alert, CheckKind, Scope, TradingState};
+use crate::store::{CloseReasonRecord, RiskAuditRecord, Snapshot, StoredMonitor, WriteBatch};
 use crate::venue::Venue;
 use rust_decimal::Decimal;
 
@@ -100,7 +102,8 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         self.monitors.arm(key, pid, side, qty, avg, fees, opened, spec).map_err(|e| EngineError::Monitor(e.to_string()))
     }
 
-    /// Why a position closed, when a monitor or the kill switch closed it.
+    /// Why a position closed: the monitor exit or kill switch that closed it, the bracket
+    /// child (stop-loss or take-profit) whose fill closed it, else `manual`.
     #[must_use]
     pub fn close_reason(&self, position_id: PositionId) -> Option<ExitReason> {
         self.close_reasons.get(&position_id).copied()
@@ -159,6 +162,115 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         Ok(KillReport { already_halted, cancelled: to_cancel.len(), flattening })
     }
 
+    /// Why the fill of `cid` closed a position.
+    fn closing_reason(&self, cid: &ClientOrderId) -> ExitReason {
+        if let Some((_, reason)) = self.exits.get(cid) {
+            return *reason;
+        }
+        match self.oms.order(cid).and_then(|o| o.role) {
+            Some(BracketRole::StopLoss) => ExitReason::StopLoss,
+            Some(BracketRole::TakeProfit) => ExitReason::TakeProfit,
+            _ => ExitReason::Manual,
+        }
+    }
+
+    /// Adds what protection changed since the last commit to the batch: monitors armed,
+    /// moved or disarmed, risk audit entries and close reasons. Called right before every
+    /// commit, so each lands in the same transaction as the fill or price event that caused it.
+    pub(super) fn journal_protection(&mut self, batch: &mut WriteBatch) {
+        let changes = self.monitors.take_changes();
+        for record in changes.upserted {
+            let pid = record.position_id;
+            let (stop, target) = (self.monitors.stop_level(pid), self.monitors.target_level(pid));
+            batch.monitors.insert(pid, StoredMonitor { record, stop, target });
+        }
+        batch.monitors_removed.extend(changes.removed);
+        self.collect_risk_audit();
+        for entry in &self.risk_audit[self.persisted_audit..] {
+            batch.risk_audit.push(match entry {
+                super::RiskAudit::Limit(c) => RiskAuditRecord::from(c),
+                super::RiskAudit::State(c) => RiskAuditRecord::from(c),
+            });
+        }
+        self.persisted_audit = self.risk_audit.len();
+        batch.close_reasons.append(&mut self.pending_close);
+    }
+
+    /// Rebuilds the books and the monitors after a restart, from the store's snapshot and
+    /// monitors ([`crate::store::Store::load_snapshot`], [`crate::store::Store::monitors`]).
+    ///
+    /// A monitor whose exit was working re-adopts the open reduce-only exit order for its
+    /// position; with none open, it is idle again and fires on the next price that reaches a
+    /// level. Every open position waits for a working stop under the stop guard from the
+    /// engine's clock (set it to the restart time with [`Engine::set_now`] first) or its last
+    /// change, whichever is later.
+    ///
+    /// # Errors
+    /// [`EngineError::Monitor`] when a stored monitor is malformed (a duplicate position, a
+    /// quantity or entry price ≤ 0) or names a position that is not open.
+    pub fn restore(&mut self, snapshot: Snapshot, monitors: Vec<StoredMonitor>) -> Result<(), EngineError> {
+        self.oms.restore(snapshot);
+        let records: Vec<MonitorRecord> = monitors.into_iter().map(|m| m.record).collect();
+        for r in &records {
+            let open = self.oms.portfolio(&r.key.account).and_then(|p| p.position(&r.key.symbol));
+            if open.is_none_or(|p| p.id != r.position_id) {
+                return Err(EngineError::Monitor(format!(
+                    "stored monitor for position {} ({} {}) has no open position to protect",
+                    r.position_id, r.key.account, r.key.symbol
+                )));
+            }
+        }
+        let mut last_prices: Vec<(Symbol, Decimal)> = records
+            .iter()
+            .filter_map(|r| self.oms.last_price(&r.key.symbol).map(|p| (r.key.symbol.clone(), p)))
+            .collect();
+        last_prices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        last_prices.dedup_by(|a, b| a.0 == b.0);
+        let working: Vec<(PositionId, AccountId, Symbol, ExitReason)> = records
+            .iter()
+            .filter_map(|r| r.state.working.map(|w| (r.position_id, r.key.account.clone(), r.key.symbol.clone(), w)))
+            .collect();
+        self.monitors = MonitorSet::restore(MonitorSnapshot { monitors: records, last_prices })
+            .map_err(|e| EngineError::Monitor(e.to_string()))?;
+        for (pid, account, symbol, reason) in working {
+            let exit = self
+                .oms
+                .open_orders()
+                .find(|o| o.reduce_only && o.account == account && o.symbol == symbol)
+                .map(|o| o.cid.clone());
+            match exit {
+                Some(cid) => {
+                    self.exits.insert(cid, (pid, reason));
+                }
+                None => {
+                    let _ = self.monitors.exit_finished(pid, false);
+                }
+            }
+        }
+        let open: Vec<(PositionId, AccountId, Symbol, Timestamp)> = self
+            .oms
+            .portfolios()
+            .flat_map(|p| p.positions().map(|x| (x.id, x.account.clone(), x.symbol.clone(), x.ts_last())))
+            .collect();
+        for (pid, account, symbol, last) in open {
+            self.guard.opened(pid, self.now.max(last));
+            self.guard_keys.insert(pid, (account, symbol));
+        }
+        // Restoring is not a change: nothing to write back.
+        let _ = self.monitors.take_changes();
+        Ok(())
+    }
+
+    /// Applies the non-risk parts of a loaded configuration: the trading states it starts
+    /// in (audited, `who` = `config`) and the stop guard (`live`: a real venue). The risk
+    /// limits go to [`crate::risk::RiskEngine::new`].
+    pub fn apply_config(&mut self, config: &crate::config::Config, live: bool) {
+        for (scope, state) in config.trading_state.non_active() {
+            self.risk.set_trading_state(scope, state, "configured at start", "config", self.now);
+        }
+        self.guard = crate::monitor::StopGuard::new(config.stop_guard.for_venue(live));
+    }
+
     fn is_kill_exit(&self, cid: &ClientOrderId) -> bool {
         self.exits.get(cid).is_some_and(|(_, r)| *r == ExitReason::KillSwitch)
     }
@@ -209,14 +321,17 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         let mut req =
             OrderRequest::market(intent.account.clone(), strategy, intent.symbol.clone(), intent.side, intent.qty);
         req.reduce_only = true;
+        // Percent levels fall between ticks: the order goes out at the nearest tick.
+        let tick = self.oms.instruments().get(&intent.symbol).map(|i| i.tick_size).ok().filter(|t| !t.is_zero());
+        let px = tick.map_or(intent.trigger_price, |t| (intent.trigger_price / t).round() * t);
         match intent.reason {
             ExitReason::StopLoss | ExitReason::TrailingStop | ExitReason::BreakEven if !intent.at_open => {
                 req.order_type = OrderType::Stop;
-                req.stop_price = Some(intent.trigger_price);
+                req.stop_price = Some(px);
             }
             ExitReason::TakeProfit if !intent.at_open => {
                 req.order_type = OrderType::Limit;
-                req.limit_price = Some(intent.trigger_price);
+                req.limit_price = Some(px);
             }
             _ => {}
         }
@@ -262,8 +377,15 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             self.monitors.disarm(old);
             self.guard.closed(old);
             self.guard_keys.remove(&old);
-            if let Some((_, reason)) = self.exits.get(cid) {
-                self.close_reasons.insert(old, *reason);
+            let reason = self.closing_reason(cid);
+            self.close_reasons.insert(old, reason);
+            if self.oms.has_journal() {
+                self.pending_close.push(CloseReasonRecord {
+                    position_id: old,
+                    reason,
+                    exit_cid: Some(cid.clone()),
+                    ts: self.now,
+                });
             }
         }
         if let Some((pid, side, qty, avg, fees, opened)) = now_pos {

@@ -20,7 +20,8 @@ pub enum StrategyUpdate {
     Order(Box<Order>),
 }
 
-/// The books as strategies read them: one account, money in one currency. Risk previews run
+/// The books as strategies read them: each strategy its own sub-ledger when it has a capital
+/// allocation, else the shared account; money in one currency. Risk previews run
 /// through a `RefCell` because `ctx:check` is a read for the strategy but the risk engine
 /// prunes its rate window as it looks.
 struct View<'a> {
@@ -31,20 +32,28 @@ struct View<'a> {
     now: Timestamp,
 }
 
+impl View<'_> {
+    /// The strategy's books: its sub-ledger when it has a capital allocation, else the shared
+    /// account.
+    fn book(&self, strategy: &StrategyId) -> Option<&crate::oms::Portfolio> {
+        let sub = self.risk.borrow().allocation(strategy).map(|a| a.account.clone());
+        self.oms.portfolio(sub.as_ref().unwrap_or(self.account))
+    }
+}
+
 impl StrategyView for View<'_> {
-    fn position(&self, _strategy: &StrategyId, symbol: &Symbol) -> (Decimal, Decimal) {
-        self.oms
-            .portfolio(self.account)
+    fn position(&self, strategy: &StrategyId, symbol: &Symbol) -> (Decimal, Decimal) {
+        self.book(strategy)
             .and_then(|p| p.position(symbol))
             .map_or((Decimal::ZERO, Decimal::ZERO), |p| (p.qty(), p.avg_px()))
     }
 
-    fn cash(&self, _strategy: &StrategyId) -> Decimal {
-        self.oms.portfolio(self.account).map_or(Decimal::ZERO, |p| p.buying_power(self.currency))
+    fn cash(&self, strategy: &StrategyId) -> Decimal {
+        self.book(strategy).map_or(Decimal::ZERO, |p| p.buying_power(self.currency))
     }
 
-    fn equity(&self, _strategy: &StrategyId) -> Decimal {
-        self.oms.portfolio(self.account).map_or(Decimal::ZERO, |p| p.equity(self.currency))
+    fn equity(&self, strategy: &StrategyId) -> Decimal {
+        self.book(strategy).map_or(Decimal::ZERO, |p| p.equity(self.currency))
     }
 
     fn open_orders(&self, strategy: &StrategyId) -> Vec<OpenOrder> {
@@ -60,6 +69,17 @@ impl StrategyView for View<'_> {
     }
 
     fn check(&self, request: &OrderRequest) -> Result<(), CheckRefusal> {
+        // Previewed for the account the order would go to (its strategy's sub-ledger).
+        let sub = self.risk.borrow().allocation(&request.strategy_id).map(|a| a.account.clone());
+        let mut owned;
+        let request = match sub {
+            Some(account) if account != request.account => {
+                owned = request.clone();
+                owned.account = account;
+                &owned
+            }
+            _ => request,
+        };
         self.risk
             .borrow_mut()
             .preview(request, self.oms, self.now)
@@ -119,11 +139,15 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         f(&mut self.host, &view)
     }
 
-    /// Calls every strategy's `on_start` and acts on what they ask.
+    /// Funds the strategies' capital allocations from the shared account (once: see
+    /// [`Engine::fund_allocations`]), then calls every strategy's `on_start` and acts on what
+    /// they ask.
     ///
     /// # Errors
+    /// [`EngineError::Allocation`] when the allocations cannot be funded;
     /// [`EngineError::Store`] when a commit fails.
     pub fn start(&mut self) -> Result<(), EngineError> {
+        self.engine.fund_allocations(&self.account)?;
         let intents = self.with_view(|host, view| host.start(view));
         self.act(intents)?;
         self.engine.flush()
@@ -190,7 +214,7 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
             let result = match command {
                 Command::Submit { request, provenance } => {
                     let mut request = request;
-                    request.account = self.account.clone();
+                    request.account = self.engine.account_of(&strategy, &self.account);
                     request.strategy_id = strategy.clone();
                     self.engine.submit(&request).map(|out| {
                         if let SubmitOutcome::Rejected { reason, .. } = out {
@@ -215,12 +239,13 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     }
 
     fn close(&mut self, strategy: &StrategyId, symbol: &Symbol) -> Result<(), EngineError> {
-        let qty = self.engine.oms().portfolio(&self.account).map_or(Decimal::ZERO, |p| p.qty(symbol));
+        let account = self.engine.account_of(strategy, &self.account);
+        let qty = self.engine.oms().portfolio(&account).map_or(Decimal::ZERO, |p| p.qty(symbol));
         if qty.is_zero() {
             return Ok(());
         }
         let side = if qty > Decimal::ZERO { crate::model::Side::Sell } else { crate::model::Side::Buy };
-        let mut req = OrderRequest::market(self.account.clone(), strategy.clone(), symbol.clone(), side, qty.abs());
+        let mut req = OrderRequest::market(account, strategy.clone(), symbol.clone(), side, qty.abs());
         req.reduce_only = true;
         self.engine.submit(&req).map(|_| ())
     }

@@ -290,6 +290,36 @@ mod protection {
     }
 
     #[test]
+    fn monitors_and_close_reasons_commit_with_the_fills_that_caused_them() {
+        let (mut eng, log) = setup();
+        let pid = protected_long(&mut eng);
+        let batches = |f: &dyn Fn(&WriteBatch) -> bool| log.borrow().batches.iter().filter(|b| f(b)).count();
+        // The entry's fill and the monitor it armed are in one batch, one transaction.
+        assert_eq!(batches(&|b| !b.fills.is_empty() && b.monitors.contains_key(&pid)), 1);
+        assert_eq!(batches(&|b| b.fills.is_empty() && b.monitors.contains_key(&pid)), 0, "armed only with its fill");
+        let armed = log.borrow().batches.iter().find_map(|b| b.monitors.get(&pid).cloned()).unwrap();
+        assert_eq!(armed.stop, Some((dec!(95), ExitReason::StopLoss)));
+        assert_eq!(armed.target, Some(dec!(110)));
+        eng.on_market(&bar(2, dec!(90), dec!(92), dec!(88), dec!(91))).unwrap();
+        // The exit's fill, the monitor's removal and the close reason: one batch.
+        let closing = |b: &WriteBatch| {
+            !b.fills.is_empty()
+                && b.monitors_removed == [pid]
+                && b.close_reasons.iter().any(|r| r.position_id == pid && r.reason == ExitReason::StopLoss)
+        };
+        assert_eq!(batches(&closing), 1);
+        // Run-time risk changes reach the journal with the next commit, once.
+        let now = eng.now();
+        eng.risk_mut()
+            .set_limit(crate::risk::Scope::Global, crate::risk::LimitField::MaxOpenOrders, None, "ops", now)
+            .unwrap();
+        eng.kill(false, "desk").unwrap();
+        let audit: Vec<String> =
+            log.borrow().batches.iter().flat_map(|b| b.risk_audit.iter().map(|a| a.subject.clone())).collect();
+        assert_eq!(audit, ["max_open_orders", "trading_state"]);
+    }
+
+    #[test]
     fn take_profit_fills_at_the_target() {
         let (mut eng, _) = setup();
         let pid = protected_long(&mut eng);

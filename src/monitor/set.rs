@@ -566,6 +566,12 @@ impl MonitorSet {
         Ok(set)
     }
 
+    /// Whether [`MonitorSet::take_changes`] has anything to return.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty() || !self.removed.is_empty()
+    }
+
     /// What changed since the last call: records to upsert and positions to delete.
     pub fn take_changes(&mut self) -> MonitorChanges {
         let mut upserted = Vec::with_capacity(self.changed.len());

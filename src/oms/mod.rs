@@ -451,6 +451,12 @@ impl Oms {
         out.append(&mut self.bookings);
     }
 
+    /// Whether changes are journaled for the store at all ([`OmsConfig::journal`]).
+    #[must_use]
+    pub fn journaling(&self) -> bool {
+        self.config.journal
+    }
+
     /// Whether anything is waiting in the journal (always false when journaling is off).
     #[must_use]
     pub fn has_journal(&self) -> bool {

@@ -379,6 +379,8 @@ pub struct LimitChange {
     pub ts: Timestamp,
     /// Who changed it (user, API key name, `risk` for automatic changes).
     pub who: String,
+    /// Why, when it was given ([`super::RiskEngine::set_limit_because`]).
+    pub why: Option<String>,
 }
 
 /// The limits of one order, resolved over its three levels.

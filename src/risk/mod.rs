@@ -379,8 +379,29 @@ impl RiskEngine {
             Scope::Symbol(s) => self.symbols.entry(s.clone()).or_default(),
         };
         let old = limits.set(field, value);
-        let change = LimitChange { scope, field, old, new: value, ts, who: who.to_owned() };
+        let change = LimitChange { scope, field, old, new: value, ts, who: who.to_owned(), why: None };
         self.limit_changes.push(change.clone());
+        Ok(change)
+    }
+
+    /// As [`RiskEngine::set_limit`], recording why the limit changed in the audit trail.
+    ///
+    /// # Errors
+    /// As [`RiskEngine::set_limit`].
+    pub fn set_limit_because(
+        &mut self,
+        scope: Scope,
+        field: LimitField,
+        value: Option<Decimal>,
+        who: &str,
+        why: &str,
+        ts: Timestamp,
+    ) -> Result<LimitChange, LimitError> {
+        let mut change = self.set_limit(scope, field, value, who, ts)?;
+        change.why = Some(why.to_owned());
+        if let Some(last) = self.limit_changes.last_mut() {
+            last.why = change.why.clone();
+        }
         Ok(change)
     }
 

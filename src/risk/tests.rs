@@ -297,10 +297,14 @@ fn tightest_level_applies_and_changes_are_audited() {
             old: Some(dec!(20)),
             new: Some(dec!(500)),
             ts: t,
-            who: "bob".into()
+            who: "bob".into(),
+            why: None
         }
     );
     assert!(e.take_limit_changes().is_empty());
+    e.set_limit_because(Scope::Global, LimitField::PriceCollarPct, Some(dec!(3)), "bob", "earnings week", t).unwrap();
+    let log = e.take_limit_changes();
+    assert_eq!((log.len(), log[0].why.as_deref(), log[0].new), (1, Some("earnings week"), Some(dec!(3))));
     assert_eq!(e.config().symbols[&sym("AAPL")].max_order_qty_stock, Some(dec!(500)));
 }
 

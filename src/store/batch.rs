@@ -1,6 +1,7 @@
 //! One unit of durable change: everything the OMS changed since the last commit.
 
 use super::error::StoreError;
+use super::protect::{CloseReasonRecord, RiskAuditRecord, StoredMonitor};
 use crate::collections::FastIndexMap;
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId,
@@ -26,6 +27,14 @@ pub struct WriteBatch {
     pub positions: FastIndexMap<PositionId, Position>,
     /// Latest cash balance of each changed (account, currency).
     pub balances: FastIndexMap<(AccountId, Currency), Decimal>,
+    /// Latest state of each armed or changed position monitor (upserted).
+    pub monitors: FastIndexMap<PositionId, StoredMonitor>,
+    /// Monitors disarmed (their rows are deleted, after the upserts).
+    pub monitors_removed: Vec<PositionId>,
+    /// Limit and trading-state changes (appended).
+    pub risk_audit: Vec<RiskAuditRecord>,
+    /// Why positions closed (one row per position).
+    pub close_reasons: Vec<CloseReasonRecord>,
 }
 
 impl WriteBatch {
@@ -38,6 +47,10 @@ impl WriteBatch {
             && self.trades.is_empty()
             && self.positions.is_empty()
             && self.balances.is_empty()
+            && self.monitors.is_empty()
+            && self.monitors_removed.is_empty()
+            && self.risk_audit.is_empty()
+            && self.close_reasons.is_empty()
     }
 
     /// Records an order's latest state and its new audit rows.

@@ -17,6 +17,7 @@ pub mod batch;
 mod error;
 pub mod export;
 mod postgres;
+pub mod protect;
 mod rows;
 pub mod runs;
 mod sql;
@@ -24,6 +25,7 @@ mod sqlite;
 
 pub use batch::WriteBatch;
 pub use error::{redact_url, StoreError};
+pub use protect::{CloseReasonRecord, RiskAuditRecord, StoredMonitor};
 pub use sqlite::SqliteSync;
 
 use crate::model::{
@@ -225,6 +227,44 @@ impl Store {
     /// [`StoreError::Read`] or [`StoreError::Corrupt`].
     pub async fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         on_pool!(self, pool => sql::load_snapshot(pool).await)
+    }
+
+    /// The monitors of open and closing positions (spec, levels, trail and break-even state),
+    /// by position id: what a restart re-arms.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
+        on_pool!(self, pool => protect::monitors(pool).await)
+    }
+
+    /// The risk audit trail (limit and trading-state changes), oldest first; with `limit`, the
+    /// most recent `limit` rows.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn risk_audit(&self, limit: Option<u32>) -> Result<Vec<RiskAuditRecord>, StoreError> {
+        on_pool!(self, pool => protect::risk_audit(pool, limit).await)
+    }
+
+    /// Why positions closed (monitor exits, kill switch, manual closes), by position id.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn close_reasons(&self) -> Result<Vec<CloseReasonRecord>, StoreError> {
+        on_pool!(self, pool => protect::close_reasons(pool).await)
+    }
+
+    /// Closed and liquidated positions, by id, each with why it closed when that was recorded.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn closed_positions_with_reasons(
+        &self,
+    ) -> Result<Vec<(Position, Option<CloseReasonRecord>)>, StoreError> {
+        let mut reasons: std::collections::HashMap<_, _> =
+            self.close_reasons().await?.into_iter().map(|r| (r.position_id, r)).collect();
+        Ok(self.closed_positions().await?.into_iter().map(|p| (p.clone(), reasons.remove(&p.id))).collect())
     }
 
     /// Waits for connections to finish and closes the pool (SQLite checkpoints its WAL).

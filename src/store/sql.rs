@@ -313,6 +313,7 @@ pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> R
     write_rows::<DB, 7>(&mut tx, &ORDER_EVENTS, rows.events).await?;
     write_rows::<DB, 11>(&mut tx, &FILLS, rows.fills).await?;
     write_rows::<DB, 15>(&mut tx, &TRADES, rows.trades).await?;
+    super::protect::write::<DB>(&mut tx, batch).await?;
     tx.commit().await.map_err(tx_error(DB::BACKEND, "commit"))
 }
 

@@ -3,6 +3,7 @@
 
 mod backtest;
 mod crash;
+mod protect;
 mod store;
 mod strategies;
 mod support;

@@ -103,3 +103,107 @@ fn strategies_hear_their_own_fills() {
     assert!(trails.iter().all(|t| t.reduce_only && t.strategy_id.as_str() == "breakout_trailing"));
     assert!(trails.iter().zip(&entries).all(|(t, e)| t.ts_init >= e.ts_last()), "placed after the entry filled");
 }
+
+/// Two Lua strategies with capital allocations trade the same symbol on one shared account:
+/// the capital moves from the shared account into their sub-ledgers at start (stored as
+/// balance rows), each sees only its own position and cash, and the one that runs out of
+/// cash is refused for buying power while the other keeps trading.
+#[test]
+fn strategies_with_allocations_trade_their_own_sub_ledgers() {
+    use luatrade::data::Bar;
+    use luatrade::model::Timestamp;
+    use luatrade::risk::{Allocation, RejectCode, StrategyRisk};
+    use luatrade::strategy::HostEvent;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("ledgers.db").display());
+    let script = |qty: u32| {
+        format!(
+            "return {{ on_bar = function(ctx, bar)\n  local q = ctx:position(bar.symbol)\n  \
+             ctx:log('pos=' .. q .. ' cash=' .. ctx:cash())\n  ctx:buy{{ symbol = bar.symbol, qty = {qty} }}\nend }}\n"
+        )
+    };
+    std::fs::write(dir.path().join("small.lua"), script(5)).unwrap();
+    std::fs::write(dir.path().join("large.lua"), script(1)).unwrap();
+
+    let shared = AccountId::try_new("paper").unwrap();
+    let usd = Currency::try_new("USD").unwrap();
+    let instruments: luatrade::model::Instruments = [Instrument::us_stock("ORCL")].into_iter().collect();
+    let mut oms = Oms::new(instruments.clone(), OmsConfig::default());
+    oms.deposit(&shared, &usd, Decimal::from(100_000));
+    let mut config = RiskConfig { market_hours: false, ..RiskConfig::default() };
+    for (s, account, capital) in [("small", "small_ledger", 1200), ("large", "large_ledger", 5000)] {
+        let allocation = Some(Allocation { account: AccountId::try_new(account).unwrap(), capital: capital.into() });
+        config.strategies.insert(StrategyId::try_new(s).unwrap(), StrategyRisk { allocation, ..Default::default() });
+    }
+    let engine = Engine::new(
+        oms,
+        RiskEngine::new(config).unwrap(),
+        SimVenue::new(SimConfig::default(), instruments),
+        StoreJournal::connect(&db).unwrap(),
+    );
+    let mut host = StrategyHost::new(HostConfig { account: shared.clone(), ..HostConfig::default() });
+    host.load_file(&dir.path().join("small.lua")).unwrap();
+    host.load_file(&dir.path().join("large.lua")).unwrap();
+    let mut r = StrategyRunner::new(engine, host, shared.clone(), usd.clone());
+    r.start().unwrap();
+    let sym = Symbol::try_new("ORCL").unwrap();
+    let px = Decimal::from(100);
+    for day in 0..6 {
+        let bar = Bar {
+            ts: Timestamp::from_secs(1_700_000_000 + day * 86_400),
+            open: px,
+            high: px,
+            low: px,
+            close: px,
+            volume: Decimal::from(1_000_000),
+        };
+        r.on_market(&MarketEvent::Bar(sym.clone(), bar)).unwrap();
+    }
+
+    let logs: Vec<(String, String)> = r
+        .take_host_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            HostEvent::Log { strategy, text } => Some((strategy.to_string(), text)),
+            _ => None,
+        })
+        .collect();
+    let seen = |s: &str| logs.iter().filter(|(id, _)| id == s).map(|(_, t)| t.clone()).collect::<Vec<_>>();
+    // Each buy fills at the next bar's open; cash is buying power (net of the open buy's
+    // reservation), so each line is what that strategy alone holds.
+    let (small, large) = (seen("small"), seen("large"));
+    assert_eq!(small.len(), 6, "{logs:?}");
+    assert!(small[0].starts_with("pos=0 cash=1200"), "{small:?}");
+    assert!(small[2].starts_with("pos=10 "), "two fills of 5 in its own ledger: {small:?}");
+    assert!(small[5].starts_with("pos=10 "), "no more fills once out of cash: {small:?}");
+    assert!(large[0].starts_with("pos=0 cash=5000"), "{large:?}");
+    assert!(large[5].starts_with("pos=5 "), "one share a bar, never the other's: {large:?}");
+
+    let eng = r.engine();
+    let book = |a: &str| eng.oms().portfolio(&AccountId::try_new(a).unwrap()).unwrap();
+    assert_eq!(book("small_ledger").qty(&sym), Decimal::from(10));
+    assert_eq!(book("large_ledger").qty(&sym), Decimal::from(5));
+    assert_eq!(book("paper").qty(&sym), Decimal::ZERO, "nothing traded on the shared account itself");
+    assert_eq!(book("paper").cash(&usd), Decimal::from(100_000 - 6200), "capital moved out");
+    assert!(
+        eng.risk().rejection_count(RejectCode::InsufficientBuyingPower) >= 3,
+        "{:?}",
+        eng.risk().rejection_counts()
+    );
+
+    let store = eng.journal().store().clone();
+    let rejected = eng
+        .journal()
+        .block_on(store.orders(&OrderFilter { status: Some(vec![OrderStatus::Rejected]), ..OrderFilter::default() }))
+        .unwrap();
+    assert!(!rejected.is_empty());
+    assert!(rejected.iter().all(|o| o.strategy_id.as_str() == "small" && o.account.as_str() == "small_ledger"));
+    assert!(rejected.iter().all(|o| o
+        .history()
+        .iter()
+        .any(|c| c.reason.as_deref().is_some_and(|r| r.starts_with("INSUFFICIENT_BUYING_POWER")))));
+    let balances = eng.journal().block_on(store.balances()).unwrap();
+    let accounts: Vec<&str> = balances.iter().map(|(a, _, _)| a.as_str()).collect();
+    assert_eq!(accounts, ["large_ledger", "paper", "small_ledger"], "the funding is stored: {balances:?}");
+}
