@@ -9,7 +9,7 @@ use crate::venue::sim::FillAt;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// When the simulated venue fills a market order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +89,10 @@ pub struct BacktestArgs {
     /// Threads for a sweep (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Configuration file (risk limits, trading states, allocations); default
+    /// `./luatrade.toml` when present. Its `market_hours` is replaced by `--market-hours`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -140,7 +144,12 @@ pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> 
     c.signals.clone_from(&args.signals);
     c.db.clone_from(&args.db);
     c.run_id.clone_from(&args.run_id);
-    c.risk.market_hours = args.market_hours;
+    c.settings = match &args.config {
+        Some(path) => crate::config::load(path)?,
+        None if Path::new("luatrade.toml").exists() => crate::config::load("luatrade.toml")?,
+        None => crate::config::Config::default(),
+    };
+    c.market_hours = args.market_hours;
     for a in &args.asset_class {
         let (sym, class) = a.split_once('=').with_context(|| format!("--asset-class {a}: expected SYMBOL=CLASS"))?;
         let class = match class {

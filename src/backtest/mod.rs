@@ -11,6 +11,7 @@ pub mod instruments;
 pub mod progress;
 pub mod sweep;
 
+use crate::config::Config;
 use crate::data::{self, DataSpec, LoadOptions, MarketEvent, MergedStream};
 use crate::engine::{Engine, EngineError, Journal, NoJournal, StoreJournal, StrategyRunner};
 use crate::model::{AccountId, AssetClass, Currency, StrategyId, Timestamp};
@@ -41,8 +42,14 @@ pub struct BacktestConfig {
     pub currency: Currency,
     /// Fills, fees, slippage and volume cap of the simulated venue.
     pub sim: SimConfig,
-    /// Risk limits (the same engine as paper and live trading).
-    pub risk: RiskConfig,
+    /// Risk limits, starting trading states, allocations and the stop guard (`luatrade.toml`;
+    /// the same engine as paper and live trading).
+    pub settings: Config,
+    /// Check US stock orders against the regular session. Off by default in backtests:
+    /// recorded bars are stamped as their source stamps them (daily bars at 00:00 UTC), so
+    /// the session check would refuse every order; turn it on for intraday stock data stamped
+    /// in exchange time. Replaces the config file's `market_hours`.
+    pub market_hours: bool,
     /// Signals (JSONL) replayed in time order alongside the prices.
     pub signals: Option<PathBuf>,
     /// Store the whole run (orders, fills, positions, trades) in this database.
@@ -58,10 +65,9 @@ pub struct BacktestConfig {
 }
 
 impl BacktestConfig {
-    /// A run of `strategies` over `data` with 100,000 USD, the simulated venue's defaults and
-    /// the default risk limits with the market-hours check off (recorded bars are stamped as
-    /// their source stamps them — daily bars at 00:00 UTC — so the session check would refuse
-    /// every order; turn it on for intraday stock data stamped in exchange time).
+    /// A run of `strategies` over `data` with 100,000 USD, the simulated venue's defaults,
+    /// the default configuration (risk limits, no allocations) and the market-hours check off
+    /// (see [`BacktestConfig::market_hours`]).
     #[must_use]
     pub fn new(data: Vec<DataSpec>, strategies: PathBuf) -> Self {
         Self {
@@ -71,7 +77,8 @@ impl BacktestConfig {
             cash: Decimal::from(100_000),
             currency: Currency::try_new("USD").expect("literal"),
             sim: SimConfig::default(),
-            risk: RiskConfig { market_hours: false, ..RiskConfig::default() },
+            settings: Config::default(),
+            market_hours: false,
             signals: None,
             db: None,
             run_id: None,
@@ -221,7 +228,8 @@ pub fn run(config: &BacktestConfig) -> Result<BacktestOutcome, BacktestError> {
         if persist { OmsConfig { bookings: true, ..OmsConfig::default() } } else { OmsConfig::in_memory_backtest() };
     let mut oms = Oms::new(instruments.clone(), oms_config);
     oms.deposit(&account, &config.currency, config.cash);
-    let risk = RiskEngine::new(config.risk.clone()).map_err(|e| BacktestError::Config(format!("risk: {e}")))?;
+    let risk_config = RiskConfig { market_hours: config.market_hours, ..config.settings.risk.clone() };
+    let risk = RiskEngine::new(risk_config).map_err(|e| BacktestError::Config(format!("risk: {e}")))?;
     let venue = SimVenue::new(config.sim.clone(), instruments);
     let ctx = RunContext { config, run_id: &run_id, account, signals, stream, started, warnings };
     match journal.take() {
@@ -336,6 +344,9 @@ impl RunContext<'_> {
     ) -> Result<(BacktestOutcome, J), BacktestError> {
         let config = self.config;
         let account = self.account.clone();
+        let mut engine = engine;
+        engine.apply_config(&config.settings, false);
+        engine.fund_allocations(&account)?;
         let mut runner = StrategyRunner::new(engine, host, account.clone(), config.currency.clone());
         let mut recorder = Recorder::new(RecorderConfig { start_cash: config.cash, currency: config.currency.clone() });
         let mut progress = Progress::new(config.progress, total_rows(&config.data));
@@ -358,9 +369,8 @@ impl RunContext<'_> {
                 other => other.mark_price(),
             };
             recorder.on_price(event.symbol(), ts, price);
-            if let Some(book) = runner.engine().oms().portfolio(&account) {
-                recorder.on_equity(ts, book.equity(&config.currency), book.gross_exposure(&config.currency));
-            }
+            let (equity, gross) = totals(runner.engine().oms(), &config.currency);
+            recorder.on_equity(ts, equity, gross);
             events += 1;
             last_ts = ts;
             progress.tick(events);
@@ -399,6 +409,19 @@ impl RunContext<'_> {
         };
         Ok((outcome, runner.into_engine().into_journal()))
     }
+}
+
+/// Equity and gross exposure over every account (the shared one and the strategies'
+/// sub-ledgers), in `ccy`.
+fn totals(oms: &Oms, ccy: &Currency) -> (Decimal, Decimal) {
+    let mut it = oms.portfolios();
+    let Some(first) = it.next() else { return (Decimal::ZERO, Decimal::ZERO) };
+    let (mut equity, mut gross) = (first.equity(ccy), first.gross_exposure(ccy));
+    for p in it {
+        equity += p.equity(ccy);
+        gross += p.gross_exposure(ccy);
+    }
+    (equity, gross)
 }
 
 /// Hands the fills and bookings since the last call to the recorder.
