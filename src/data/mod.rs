@@ -22,7 +22,7 @@ pub use bar::{Bar, MarketEvent, QuoteTick, TradeTick};
 pub use error::{DataError, RowProblem};
 pub use replay::{DataReport, MergedStream};
 pub use source::{EventSource, Gap, MemorySource, SkippedRow, SourceReport};
-pub use spec::{BadRowPolicy, DataFormat, DataSpec, LoadOptions};
+pub use spec::{parse_time, BadRowPolicy, DataFormat, DataSpec, LoadOptions};
 
 /// Opens one input as a stream of events.
 ///

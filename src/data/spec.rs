@@ -166,6 +166,16 @@ impl FromStr for DataSpec {
     }
 }
 
+/// Parses a `--from`/`--to` time with the loaders' own rules: ISO-8601 date or date-time
+/// (UTC when no zone is given) or epoch seconds/ms/µs/ns.
+///
+/// # Errors
+/// [`DataError::Spec`] saying what the text should look like.
+pub fn parse_time(text: &str) -> Result<Timestamp, DataError> {
+    super::parse::parse_timestamp(text.trim().as_bytes())
+        .map_err(|message| DataError::Spec { input: text.to_owned(), message })
+}
+
 /// What to do with a row that breaks a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -226,6 +236,14 @@ mod tests {
         }
         let err = DataSpec::new("dir/my data.csv").resolved_symbol().unwrap_err().to_string();
         assert!(err.contains("dir/my data.csv") && err.contains("SYMBOL=path"), "{err}");
+    }
+
+    #[test]
+    fn time_arguments() {
+        assert_eq!(parse_time("2022-01-01").unwrap(), Timestamp::from_secs(1_640_995_200));
+        assert_eq!(parse_time(" 1640995200000 ").unwrap(), Timestamp::from_secs(1_640_995_200));
+        let err = parse_time("last week").unwrap_err().to_string();
+        assert!(err.contains("'last week'") && err.contains("ISO-8601"), "{err}");
     }
 
     #[test]
