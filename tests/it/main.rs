@@ -2,6 +2,7 @@
 //! Postgres server (`LUATRADE_TEST_PG_URL`; `bash .ci/run` starts one and sets it).
 
 mod crash;
+mod data;
 mod protect;
 mod store;
 mod strategies;
