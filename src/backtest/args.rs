@@ -3,7 +3,7 @@
 
 use super::sweep::{self, ParamRange};
 use super::{run, BacktestConfig};
-use crate::data::{csv::parse_timestamp, BadRowPolicy, DataSpec};
+use crate::data::{parse_time, BadRowPolicy, DataFormat, DataSpec};
 use crate::model::{AssetClass, Currency};
 use crate::venue::sim::FillAt;
 use anyhow::{bail, Context, Result};
@@ -27,6 +27,10 @@ pub struct BacktestArgs {
     /// Alpaca bars JSON, trade/quote tick CSV). Several merge into one stream by time.
     #[arg(long = "data", default_value = "examples/data/orcl_1d_1995-2014.csv")]
     pub data: Vec<String>,
+    /// Format of the --data files: auto (by extension and first line), ohlcv,
+    /// binance-kline, alpaca-bars, trades or quotes.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
     /// A folder of `*.lua` strategies, or one file.
     #[arg(long, default_value = "strategies")]
     pub strategies: PathBuf,
@@ -99,7 +103,7 @@ pub struct BacktestArgs {
 }
 
 fn time(s: &str, flag: &str) -> Result<crate::model::Timestamp> {
-    parse_timestamp(s).map_err(|e| anyhow::anyhow!("--{flag} {s}: {e}"))
+    parse_time(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
 
 /// Turns the flags into a run configuration and the sweep ranges.
@@ -107,10 +111,17 @@ fn time(s: &str, flag: &str) -> Result<crate::model::Timestamp> {
 /// # Errors
 /// A flag that cannot be read, naming it.
 pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> {
+    let format: DataFormat = args.format.parse().with_context(|| format!("--format {}", args.format))?;
     let data = args
         .data
         .iter()
-        .map(|d| d.parse::<DataSpec>().with_context(|| format!("--data {d}")))
+        .map(|d| {
+            let mut spec = d.parse::<DataSpec>().with_context(|| format!("--data {d}"))?;
+            if spec.format == DataFormat::Auto {
+                spec.format = format;
+            }
+            Ok(spec)
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut c = BacktestConfig::new(data, args.strategies.clone());
     c.load.from = args.from.as_deref().map(|s| time(s, "from")).transpose()?;

@@ -3,6 +3,7 @@
 
 mod backtest;
 mod crash;
+mod data;
 mod protect;
 mod store;
 mod strategies;
