@@ -14,6 +14,7 @@ pub mod engine;
 pub mod model;
 pub mod monitor;
 pub mod oms;
+pub mod report;
 pub mod risk;
 pub mod store;
 pub mod strategy;

@@ -2,6 +2,7 @@
 //! Postgres server (`LUATRADE_TEST_PG_URL`; `bash .ci/run` starts one and sets it).
 
 mod crash;
+mod report;
 mod store;
 mod strategies;
 mod support;
