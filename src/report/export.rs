@@ -171,9 +171,13 @@ pub(crate) fn json(r: &Report) -> String {
     s
 }
 
-fn csv_bytes(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -> Result<Vec<u8>, ReportError> {
+/// Builds a CSV file in memory; `name` names it in an error.
+fn csv_bytes(
+    name: &str,
+    write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>,
+) -> Result<Vec<u8>, ReportError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io = |e: std::io::Error| ReportError::Io { path: "csv".into(), source: e };
+    let io = |e: std::io::Error| ReportError::Io { path: name.into(), source: e };
     write(&mut w).map_err(|e| io(std::io::Error::other(e.to_string())))?;
     w.into_inner().map_err(|e| io(std::io::Error::other(e.to_string())))
 }
@@ -184,7 +188,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 /// `trades.csv`: closed round trips in closing order, then open positions (status `open`).
 pub(crate) fn trades_csv(r: &Report) -> Result<Vec<u8>, ReportError> {
-    csv_bytes(|w| {
+    csv_bytes("trades.csv", |w| {
         w.write_record([
             "position_id",
             "status",
@@ -241,7 +245,7 @@ pub(crate) fn trades_csv(r: &Report) -> Result<Vec<u8>, ReportError> {
 
 /// `equity.csv`: the sampled equity curve.
 pub(crate) fn equity_csv(r: &Report) -> Result<Vec<u8>, ReportError> {
-    csv_bytes(|w| {
+    csv_bytes("equity.csv", |w| {
         w.write_record(["ts", "ts_ns", "equity", "gross_exposure", "drawdown"])?;
         for p in &r.equity_curve {
             w.write_record([

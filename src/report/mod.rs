@@ -9,6 +9,12 @@
 //! ratios and statistics are `f64`, and an undefined one is `null`, never NaN. Definitions:
 //! portfolio figures on [`Portfolio`], return statistics in `stats`, round trips and trade
 //! statistics on [`RoundTrip`] and [`TradeStats`], the sampling rule in `curve`.
+//!
+//! Per strategy, per symbol and per LLM provider the report gives the trade-based figures
+//! ([`TradeStats`]: win rate, profit factor, averages, expectancy, holding time, fees,
+//! turnover, open positions). Return-based figures (CAGR, volatility, Sharpe, Sortino,
+//! Calmar, drawdown, exposure) exist for the portfolio only, because the runner reports one
+//! equity stream; each symbol's buy-and-hold line has its own return, CAGR and drawdown.
 
 mod chart;
 mod curve;

@@ -244,6 +244,36 @@ mod tests {
         assert_eq!((s.depth, s.depth_money), (0.5, dec!(10)));
     }
 
+    proptest::proptest! {
+        /// The streaming tracker agrees with a brute-force scan over every (peak, later) pair.
+        #[test]
+        fn prop_streaming_drawdown_matches_brute_force(values in proptest::collection::vec(1i64..1000, 1..60)) {
+            let mut d = Drawdown::default();
+            for (t, v) in (0i64..).zip(&values) {
+                d.update(t, Decimal::from(*v));
+            }
+            let end = values.len() as i64;
+            let s = d.summary(end);
+            let mut depth = 0.0f64;
+            let mut longest = 0i64;
+            for (i, &p) in values.iter().enumerate() {
+                // Only running peaks start a drawdown period.
+                if values[..i].iter().any(|&q| q > p) {
+                    continue;
+                }
+                for &v in &values[i..] {
+                    depth = depth.max((p - v) as f64 / p as f64);
+                }
+                let recovered = values[i + 1..].iter().position(|&v| v >= p).map_or(end, |k| (i + 1 + k) as i64);
+                if values[i + 1..].first().is_some_and(|&v| v < p) {
+                    longest = longest.max(recovered - i as i64);
+                }
+            }
+            proptest::prop_assert!((s.depth - depth).abs() < 1e-12, "{} vs {}", s.depth, depth);
+            proptest::prop_assert_eq!(s.longest_ns, longest);
+        }
+    }
+
     #[test]
     fn flat_series_has_no_drawdown_and_no_ratios() {
         let mut d = Drawdown::default();
