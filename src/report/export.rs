@@ -114,7 +114,11 @@ pub(crate) fn summary(r: &Report) -> String {
         let line = |cells: &[String]| {
             let mut l = String::from(" ");
             for (i, c) in cells.iter().enumerate() {
-                let _ = write!(l, " {c:>w$}", w = widths[i]);
+                if i == 0 {
+                    let _ = write!(l, " {c:<w$}", w = widths[i]);
+                } else {
+                    let _ = write!(l, "  {c:>w$}", w = widths[i]);
+                }
             }
             l
         };

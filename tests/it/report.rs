@@ -532,3 +532,17 @@ proptest! {
         prop_assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 }
+
+#[test]
+fn summary_shows_the_headline_figures() {
+    let s = scripted().summary();
+    println!("{s}");
+    let line = |label: &str| s.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_default().to_owned();
+    assert!(line("Total return").ends_with("-0.60%"), "{s}");
+    assert!(line("Max drawdown ").ends_with("2.36% (24 USD)"), "{s}");
+    assert!(line("Profit factor").ends_with("0.750"), "{s}");
+    assert!(line("Win rate").ends_with("33.33%"), "{s}");
+    assert!(line("Average holding time").ends_with("1d 0h 0m"), "{s}");
+    assert!(s.contains("Equity reconciles with trades and fees."), "{s}");
+    assert!(s.contains("By strategy") && s.contains("X: return -10.00%"), "{s}");
+}
