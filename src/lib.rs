@@ -15,6 +15,7 @@ pub mod engine;
 pub mod model;
 pub mod monitor;
 pub mod oms;
+pub mod report;
 pub mod risk;
 pub mod store;
 pub mod strategy;

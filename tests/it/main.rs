@@ -4,6 +4,7 @@
 mod crash;
 mod data;
 mod protect;
+mod report;
 mod store;
 mod strategies;
 mod support;
