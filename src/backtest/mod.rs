@@ -348,7 +348,7 @@ impl RunContext<'_> {
         engine.apply_config(&config.settings, false);
         engine.fund_allocations(&account)?;
         let mut runner = StrategyRunner::new(engine, host, account.clone(), config.currency.clone());
-        let mut recorder = Recorder::new(RecorderConfig { start_cash: config.cash, currency: config.currency.clone() });
+        let mut recorder = Recorder::new(RecorderConfig::new(config.cash, config.currency.clone()));
         let mut progress = Progress::new(config.progress, total_rows(&config.data));
         let mut bookings: Vec<Booking> = Vec::new();
         let mut signals = std::mem::take(&mut self.signals).into_iter().peekable();

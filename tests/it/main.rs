@@ -5,6 +5,7 @@ mod backtest;
 mod crash;
 mod data;
 mod protect;
+mod report;
 mod store;
 mod strategies;
 mod support;
