@@ -237,7 +237,8 @@ fn ctx_buy_builds_a_quantized_order_with_everything_attached() {
     end }"#;
     let mut s = load_src("b", src).unwrap();
     let cmds = s.on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(100))).unwrap();
-    let Command::Submit { request, provenance } = &cmds[0] else { panic!("{cmds:?}") };
+    let Command::Submit { request } = &cmds[0] else { panic!("{cmds:?}") };
+    let provenance = request.provenance.as_deref().unwrap();
     assert_eq!(request.qty, dec!(10));
     assert_eq!(request.limit_price, Some(dec!(101.26)));
     assert_eq!(request.order_type, OrderType::Limit);
@@ -248,9 +249,11 @@ fn ctx_buy_builds_a_quantized_order_with_everything_attached() {
     );
     let llm = request.llm.as_ref().unwrap();
     assert_eq!((llm.reasoning(), llm.confidence(), llm.provider(), llm.model()), ("momentum", 0.8, "acme", "m1"));
-    assert_eq!(provenance.callback, "on_bar");
+    assert_eq!(provenance.callback, crate::model::Callback::Bar);
     assert_eq!(provenance.generation, 0);
     assert_eq!(&*provenance.script_hash, script_hash(src.as_bytes()));
+    assert_eq!(provenance.script_hash.len(), 64, "sha256 in hex");
+    assert_eq!(provenance.signal, None);
 }
 
 #[test]
@@ -513,8 +516,7 @@ fn breakout_trailing_buys_the_breakout_and_trails_the_fill() {
         (r.side, r.order_type, r.trailing, r.reduce_only, r.qty),
         (Side::Sell, OrderType::TrailingStop, Some(crate::model::TrailingOffset::Percent(dec!(5))), true, dec!(100))
     );
-    let Command::Submit { provenance, .. } = &cmds[0] else { unreachable!() };
-    assert_eq!(provenance.callback, "on_fill");
+    assert_eq!(r.provenance.as_ref().unwrap().callback, crate::model::Callback::Fill);
 }
 
 #[test]
@@ -632,8 +634,7 @@ fn reload_runs_new_code_with_old_state_and_a_broken_edit_keeps_the_old() {
     let intents = host.on_bar(&view, &sym("X"), &bar(dec!(1)));
     let r = submit(&intents[0].command);
     assert_eq!((r.side, r.qty), (Side::Sell, dec!(2)));
-    let Command::Submit { provenance, .. } = &intents[0].command else { unreachable!() };
-    assert_eq!(provenance.generation, 1);
+    assert_eq!(r.provenance.as_ref().unwrap().generation, 1);
     assert_eq!(host.export_state(&id).unwrap(), serde_json::json!({"n": 3, "migrated": 2}));
     // Broken edit: reported, old (generation 1) code keeps running.
     std::fs::write(&path, "return { on_bar = function(ctx, b)\n if then end }").unwrap();
