@@ -4,4 +4,5 @@
 mod crash;
 mod store;
 mod strategies;
+mod strategy_store;
 mod support;
