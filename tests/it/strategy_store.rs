@@ -161,6 +161,10 @@ fn provenance_across_a_reload(dir: &Path, db: &str) {
         r.on_market(&MarketEvent::Bar(sym(), b.clone())).unwrap();
     }
 
+    // Every bar was handled exactly once across the reload: by v1 up to the one after which
+    // the change was applied, by v2 from the next one.
+    let state = r.host().export_state(&id).unwrap();
+    assert_eq!((state["n"].as_u64(), state["reloaded_at"].as_u64()), (Some(next as u64 + 402), Some(next as u64)));
     let (h1, h2) = (script_hash(V1.as_bytes()), script_hash(V2.as_bytes()));
     let store = r.engine().journal().store().clone();
     let orders = orders_of(&r, "reloader");
@@ -200,6 +204,13 @@ fn provenance_across_a_reload(dir: &Path, db: &str) {
     {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
     }
+    // The command line prints the same answer.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_luatrade"))
+        .args(["why", "--db", db, bought.cid.as_str()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
     // A bar order from v1 has no signal or LLM lines.
     let plain = r.engine().journal().block_on(store.why(&orders[0].cid)).unwrap().unwrap().to_string();
     assert!(plain.contains(&*h1) && plain.contains("on_bar") && !plain.contains("signal"), "{plain}");
