@@ -347,3 +347,31 @@ fn a_fresh_database_starts_strategies_with_an_empty_state() {
     r.start().unwrap();
     assert_eq!(r.host().export_state(&StrategyId::try_new("fresh").unwrap()).unwrap()["ok"], true);
 }
+
+#[test]
+fn a_paused_strategys_open_orders_are_cancelled_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("pause.db").display());
+    std::fs::write(
+        dir.path().join("spinner.lua"),
+        "return { on_bar = function(ctx, b)\n if ctx.state.placed then while true do end end\n ctx.state.placed = true\n ctx:buy{symbol = b.symbol, qty = 1, type = 'limit', limit_price = b.close * 0.5}\nend }",
+    )
+    .unwrap();
+    let bars = orcl();
+    let mut r = runner(dir.path(), &db, HostConfig { instruction_budget: 100_000, ..HostConfig::default() });
+    r.start().unwrap();
+    r.on_market(&MarketEvent::Bar(sym(), bars[0].clone())).unwrap();
+    assert_eq!(orders_of(&r, "spinner")[0].status(), OrderStatus::Open);
+    r.on_market(&MarketEvent::Bar(sym(), bars[1].clone())).unwrap();
+    let order = &orders_of(&r, "spinner")[0];
+    assert_eq!(order.status(), OrderStatus::Cancelled);
+    let store = r.engine().journal().store().clone();
+    let trail = r.engine().journal().block_on(store.audit_trail(&order.cid)).unwrap();
+    assert!(
+        trail
+            .iter()
+            .filter_map(|c| c.reason.as_deref())
+            .any(|t| t.starts_with("strategy 'spinner' paused: ") && t.contains("instruction budget")),
+        "{trail:?}"
+    );
+}
