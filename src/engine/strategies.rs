@@ -90,8 +90,10 @@ pub struct StrategyRunner<V: Venue, J: Journal> {
 impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     /// Drives `engine` with the strategies loaded in `host`; strategies trade `account` and
     /// see money in `currency`.
-    pub fn new(mut engine: Engine<V, J>, host: StrategyHost, account: AccountId, currency: Currency) -> Self {
+    pub fn new(mut engine: Engine<V, J>, mut host: StrategyHost, account: AccountId, currency: Currency) -> Self {
         engine.collect_updates = true;
+        // New files are started here, after their saved state is restored.
+        host.defer_new_starts();
         Self { engine, host, account, currency, refused_intents: 0, last_state_save: Instant::now() }
     }
 
@@ -131,10 +133,7 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     /// [`EngineError::Store`] when reading saved states or a commit fails.
     pub fn start(&mut self) -> Result<(), EngineError> {
         for id in self.host.ids() {
-            if let Some(saved) = self.engine.journal().load_strategy_state(&id).map_err(EngineError::Store)? {
-                tracing::info!(strategy = %id, generation = saved.generation, script_hash = %saved.script_hash, "Strategy state restored");
-                self.host.restore_saved(&saved);
-            }
+            self.restore(&id)?;
         }
         let intents = self.with_view(|host, view| host.start(view));
         self.act(intents)?;
@@ -157,6 +156,7 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         self.act(intents)?;
         let reloaded = self.with_view(|host, view| host.poll_reload(view));
         self.act(reloaded)?;
+        self.start_new()?;
         if let Some(every) = self.host.config().state_save_every {
             if self.last_state_save.elapsed() >= every {
                 let states = self.with_view(|host, view| host.snapshot_states(view));
@@ -177,6 +177,26 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         self.act(intents)?;
         self.engine.flush()?;
         self.deliver_updates()
+    }
+
+    /// Restores a strategy's saved `ctx.state`, if the journal's store has one.
+    fn restore(&mut self, id: &StrategyId) -> Result<(), EngineError> {
+        if let Some(saved) = self.engine.journal().load_strategy_state(id).map_err(EngineError::Store)? {
+            tracing::info!(strategy = %id, generation = saved.generation, script_hash = %saved.script_hash, "Strategy state restored");
+            self.host.restore_saved(&saved);
+        }
+        Ok(())
+    }
+
+    /// Starts strategies from files that appeared while running: saved state first, then
+    /// `on_start`.
+    fn start_new(&mut self) -> Result<(), EngineError> {
+        for id in self.host.take_unstarted() {
+            self.restore(&id)?;
+            let intents = self.with_view(|host, view| host.start_one(view, &id));
+            self.act(intents)?;
+        }
+        Ok(())
     }
 
     /// Stops every strategy cleanly (end of a run, shutdown): `on_stop` runs and what it asks

@@ -101,6 +101,8 @@ pub struct StrategyHost {
     pending: Vec<ReloadEvent>,
     halts: Vec<Halt>,
     saves: Vec<StrategyState>,
+    defer_starts: bool,
+    unstarted: Vec<StrategyId>,
 }
 
 impl StrategyHost {
@@ -115,6 +117,8 @@ impl StrategyHost {
             pending: Vec::new(),
             halts: Vec::new(),
             saves: Vec::new(),
+            defer_starts: false,
+            unstarted: Vec::new(),
         }
     }
 
@@ -158,6 +162,29 @@ impl StrategyHost {
             self.call(&id, &mut out, |s| s.on_start(view));
         }
         out
+    }
+
+    /// Runs `on_start` for one loaded strategy.
+    pub fn start_one(&mut self, view: &dyn StrategyView, id: &StrategyId) -> Vec<Intent> {
+        let mut out = Vec::new();
+        if self.slots.contains_key(id) {
+            self.events.push(HostEvent::Started(id.clone()));
+            self.call(id, &mut out, |s| s.on_start(view));
+        }
+        out
+    }
+
+    /// From now on, a new file found by [`StrategyHost::poll_reload`] is loaded but not
+    /// started: [`StrategyHost::take_unstarted`] hands it over so its saved state can be
+    /// restored before [`StrategyHost::start_one`] runs `on_start` (what the runner does).
+    pub fn defer_new_starts(&mut self) {
+        self.defer_starts = true;
+    }
+
+    /// Takes the strategies loaded from new files and not started yet (see
+    /// [`StrategyHost::defer_new_starts`]).
+    pub fn take_unstarted(&mut self) -> Vec<StrategyId> {
+        std::mem::take(&mut self.unstarted)
     }
 
     /// Ids of the loaded strategies, in load order.
@@ -438,10 +465,8 @@ impl StrategyHost {
             (Some(id), false) => out.extend(self.stop_because(view, &id, "stopped: file deleted")),
             (None, false) => {}
             (None, true) => match self.load_file(path) {
-                Ok(id) => {
-                    self.events.push(HostEvent::Started(id.clone()));
-                    self.call(&id, out, |s| s.on_start(view));
-                }
+                Ok(id) if self.defer_starts => self.unstarted.push(id),
+                Ok(id) => out.extend(self.start_one(view, &id)),
                 Err(e) => self.events.push(HostEvent::ReloadFailed(e)),
             },
             (Some(id), true) => self.reload(view, &id, path, since, out),

@@ -265,13 +265,24 @@ fn state_across_a_restart(dir: &Path, db: &str) {
         (0, script_hash(&std::fs::read(&file).unwrap()).as_str())
     );
     assert_eq!(saved.updated_at, bars[24].ts, "stamped with engine time");
+
+    // Deleted while running (state saved on stop), then put back: restored before on_start.
+    let source = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    // Bars 25..gone were handled (n counts them) before the deletion was applied.
+    let gone = feed_until(&mut r, &bars, 25, |r| r.host().ids().is_empty());
+    std::fs::write(&file, &source).unwrap();
+    feed_until(&mut r, &bars, gone, |r| !r.host().ids().is_empty());
+    let logs_now = logs(&mut r);
+    assert_eq!(logs_now.last().cloned(), Some(format!("start n={gone}")), "{logs_now:?}");
+    r.shutdown().unwrap();
     drop(r);
 
     // Periodic saves (every event here); once the state holds a function, saves fail with the
     // key named and the store keeps the last good state.
     std::fs::write(
         &file,
-        "return { on_bar = function(ctx, b)\n ctx.state.n = ctx.state.n + 1\n if ctx.state.n == 30 then ctx.state.cb = function() end end\nend }",
+        "return { on_bar = function(ctx, b)\n ctx.state.k = (ctx.state.k or 0) + 1\n if ctx.state.k == 5 then ctx.state.cb = function() end end\nend }",
     )
     .unwrap();
     let mut r = runner(dir, db, HostConfig { state_save_every: Some(Duration::ZERO), ..HostConfig::default() });
@@ -293,7 +304,7 @@ fn state_across_a_restart(dir: &Path, db: &str) {
         "{errors:?}"
     );
     let saved = r.engine().journal().block_on(r.engine().journal().store().load_strategy_state(&id)).unwrap().unwrap();
-    assert_eq!(saved.state["n"], 29, "the last state that could be saved");
+    assert_eq!(saved.state["k"], 4, "the last state that could be saved");
     std::fs::remove_file(&file).unwrap();
 }
 
