@@ -238,8 +238,9 @@ pub(crate) async fn trades_of<DB: Dialect>(pool: &Pool<DB>, cid: &ClientOrderId)
 pub(crate) async fn save_state<DB: Dialect>(pool: &Pool<DB>, s: &StrategyState) -> Result<(), StoreError> {
     let json = serde_json::to_string(&s.state)
         .map_err(|e| StoreError::InvalidBatch(format!("state of strategy '{}' is not JSON: {e}", s.strategy_id)))?;
-    let mut conn =
-        pool.acquire().await.map_err(|source| StoreError::Transaction { backend: DB::BACKEND, op: "begin", source })?;
+    let failed =
+        |source| StoreError::Write { backend: DB::BACKEND, table: "strategy_state", op: "upsert", rows: 1, source };
+    let mut conn = pool.acquire().await.map_err(failed)?;
     let mut qb = QueryBuilder::<DB>::new(
         "INSERT INTO strategy_state (strategy_id, state_json, script_hash, generation, updated_at) ",
     );
@@ -254,13 +255,7 @@ pub(crate) async fn save_state<DB: Dialect>(pool: &Pool<DB>, s: &StrategyState) 
         " ON CONFLICT (strategy_id) DO UPDATE SET state_json = excluded.state_json, script_hash = \
          excluded.script_hash, generation = excluded.generation, updated_at = excluded.updated_at",
     );
-    DB::execute(&mut conn, &mut qb).await.map_err(|source| StoreError::Write {
-        backend: DB::BACKEND,
-        table: "strategy_state",
-        op: "upsert",
-        rows: 1,
-        source,
-    })?;
+    DB::execute(&mut conn, &mut qb).await.map_err(failed)?;
     Ok(())
 }
 

@@ -386,3 +386,62 @@ fn a_paused_strategys_open_orders_are_cancelled_with_the_reason() {
         "{trail:?}"
     );
 }
+
+#[tokio::test]
+async fn provenance_is_stored_once_with_the_first_row_and_state_upserts_on_both_backends() {
+    use luatrade::model::{OrderEvent, Provenance, SignalRef};
+    use luatrade::store::{StrategyState, WriteBatch};
+    use rust_decimal_macros::dec;
+    use std::sync::Arc;
+    use support::{at, cid, limit_order, sid, step};
+
+    support::on_both(|store| async move {
+        let prov = Arc::new(Provenance {
+            script_hash: Arc::from(script_hash(b"return {}").as_str()),
+            generation: 3,
+            callback: Callback::Signal,
+            signal: Some(SignalRef { id: "sig-9".into(), provider: "acme".into() }),
+        });
+        let mut order = limit_order("p-1", "llm", "ORCL", Side::Buy, dec!(5), at(0));
+        order.provenance = Some(prov.clone());
+        let mut first = WriteBatch::default();
+        first.order(&order, None);
+        // Rejected at creation: its first row already carries the rejection.
+        let mut rejected = limit_order("p-2", "llm", "ORCL", Side::Buy, dec!(5), at(0));
+        rejected.provenance = Some(prov.clone());
+        step(&mut first, &mut rejected, OrderEvent::Rejected { reason: "MAX_ORDER_QTY: too big".into(), ts: at(0) });
+        first.order(&limit_order("plain", "rust", "ORCL", Side::Buy, dec!(1), at(0)), None);
+        store.apply(&first).await.unwrap();
+        // Later rows of the same order write no second provenance row (the key would refuse
+        // it) and never change the first.
+        let mut later = WriteBatch::default();
+        step(&mut later, &mut order, OrderEvent::Submitted { ts: at(1) });
+        store.apply(&later).await.unwrap();
+
+        for id in ["p-1", "p-2"] {
+            assert_eq!(store.provenance(&cid(id)).await.unwrap().as_ref(), Some(&*prov), "{id}");
+        }
+        assert_eq!(store.provenance(&cid("plain")).await.unwrap(), None);
+        let why = store.why(&cid("p-2")).await.unwrap().unwrap();
+        assert!(why.to_string().contains("MAX_ORDER_QTY: too big"), "{why}");
+
+        let id = sid("llm");
+        assert_eq!(store.load_strategy_state(&id).await.unwrap(), None);
+        let mut state = StrategyState {
+            strategy_id: id.clone(),
+            state: serde_json::json!({"n": 1, "levels": [1.5, 2.5], "tag": "a"}),
+            script_hash: "h1".into(),
+            generation: 0,
+            updated_at: at(5),
+        };
+        store.save_strategy_state(&state).await.unwrap();
+        assert_eq!(store.load_strategy_state(&id).await.unwrap().as_ref(), Some(&state));
+        state.state = serde_json::json!({"n": 2});
+        state.generation = 1;
+        state.script_hash = "h2".into();
+        state.updated_at = at(9);
+        store.save_strategy_state(&state).await.unwrap();
+        assert_eq!(store.load_strategy_state(&id).await.unwrap(), Some(state), "replaced, one row per strategy");
+    })
+    .await;
+}
