@@ -102,6 +102,43 @@ fn in_memory(orders: usize) {
     report("in-memory (no journal)", orders, elapsed, lat);
 }
 
+/// The OMS and the simulated venue alone (no engine, no risk): create, submit, ack, fill,
+/// one order per tick, for comparison with the full path above.
+fn oms_and_sim_only(orders: usize) {
+    let instruments: luatrade::model::Instruments = [Instrument::us_stock("BENCH")].into_iter().collect();
+    let mut oms = Oms::new(instruments.clone(), OmsConfig::in_memory_backtest());
+    let mut venue = SimVenue::new(SimConfig::default(), instruments);
+    let account = AccountId::try_new("bench").expect("id");
+    oms.deposit(&account, &Currency::try_new("USD").expect("ccy"), Decimal::new(1_000_000_000, 0));
+    let strategy = StrategyId::try_new("bench").expect("id");
+    let prefix = luatrade::model::ClientOrderId::prefix_for(&strategy);
+    let symbol = Symbol::try_new("BENCH").expect("id");
+    let (mut events, mut actions) = (Vec::new(), Vec::new());
+    let mut fills = 0usize;
+    let mut lat = Vec::with_capacity(orders);
+    let start = Instant::now();
+    for n in 0..orders {
+        let t0 = Instant::now();
+        let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+        let req = OrderRequest::market(account.clone(), strategy.clone(), symbol.clone(), side, Decimal::ONE);
+        let ev = tick(&symbol, n);
+        let cid = luatrade::model::ClientOrderId::derive_from_prefix(&prefix, n as u64 + 1);
+        let cid = oms.create(cid, &req, ev.ts()).expect("create");
+        oms.mark_submitted(&cid, ev.ts()).expect("submitted");
+        venue.submit(oms.order(&cid).expect("order"), ev.ts(), &mut events);
+        oms.mark(&symbol, ev.mark_price(), ev.ts());
+        venue.on_market(&ev, &mut events);
+        for e in events.drain(..) {
+            fills += usize::from(matches!(e, luatrade::venue::VenueEvent::Filled(_)));
+            oms.apply(e, &mut actions).expect("apply");
+        }
+        lat.push(t0.elapsed());
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(fills, orders, "every order filled");
+    report("in-memory, OMS + sim only (no engine, no risk)", orders, elapsed, lat);
+}
+
 /// `batch` orders per tick, group-committed: pending rows commit before the venue sees them,
 /// the acks and fills commit together after. Latency is submit → fill committed.
 fn durable<J: Journal>(name: &str, journal: J, orders: usize, batch: usize) {
@@ -138,6 +175,7 @@ fn main() {
     let batch = env_usize("BENCH_BATCH", 500);
     println!("luatrade oms_throughput: submit -> ack -> fill via engine + OMS + sim venue");
     in_memory(mem_orders);
+    oms_and_sim_only(mem_orders);
     let dir = tempfile::tempdir().expect("tempdir");
     for sync in ["full", "normal"] {
         let path = dir.path().join(format!("bench-{sync}.db"));

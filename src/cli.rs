@@ -120,6 +120,15 @@ pub enum StoreCommand {
         /// The client order id.
         cid: String,
     },
+    /// Why an order exists: strategy, script hash and generation, callback, signal, LLM
+    /// reasoning and confidence, status history and trades.
+    Why {
+        /// Database URL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://luatrade.db")]
+        db: String,
+        /// The client order id.
+        cid: String,
+    },
     /// Export orders or trades as CSV or JSON to standard output.
     Export {
         /// Database URL.
@@ -417,6 +426,12 @@ async fn run_store_command(command: StoreCommand) -> Result<()> {
                     c.reason.unwrap_or_default()
                 );
             }
+        }
+        StoreCommand::Why { db, cid } => {
+            let cid = ClientOrderId::try_new(cid)?;
+            let store = open_existing(&db).await?;
+            let Some(why) = store.why(&cid).await? else { bail!("no order {cid} in {db}") };
+            print!("{why}");
         }
         StoreCommand::Export { db, what, format } => {
             let store = open_existing(&db).await?;

@@ -346,7 +346,6 @@ impl RunContext<'_> {
         let account = self.account.clone();
         let mut engine = engine;
         engine.apply_config(&config.settings, false);
-        engine.fund_allocations(&account)?;
         let mut runner = StrategyRunner::new(engine, host, account.clone(), config.currency.clone());
         let mut recorder = Recorder::new(RecorderConfig::new(config.cash, config.currency.clone()));
         let mut progress = Progress::new(config.progress, total_rows(&config.data));

@@ -1,6 +1,7 @@
 //! Where the engine commits its journal: nowhere (pure in-memory runs) or a [`Store`].
 
-use crate::store::{Store, StoreError, WriteBatch};
+use crate::model::StrategyId;
+use crate::store::{Store, StoreError, StrategyState, WriteBatch};
 use std::fmt;
 
 /// A durable sink for the OMS journal. `commit` returns only once the batch is durable.
@@ -10,6 +11,23 @@ pub trait Journal {
     /// # Errors
     /// The store's error; the engine halts on it (nothing uncommitted reaches a venue).
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// Saves a strategy's `ctx.state` (replacing the previous save). Journals without a
+    /// store keep nothing.
+    ///
+    /// # Errors
+    /// The store's error; the previous save is kept.
+    fn save_strategy_state(&self, _state: &StrategyState) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The strategy's last saved `ctx.state`, if any (journals without a store: none).
+    ///
+    /// # Errors
+    /// The store's error.
+    fn load_strategy_state(&self, _strategy: &StrategyId) -> Result<Option<StrategyState>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Discards batches: for in-memory backtests and benchmarks with no persistence.
@@ -71,5 +89,13 @@ impl Journal for StoreJournal {
         self.runtime.block_on(self.store.apply(&batch))?;
         self.commits += 1;
         Ok(())
+    }
+
+    fn save_strategy_state(&self, state: &StrategyState) -> Result<(), StoreError> {
+        self.runtime.block_on(self.store.save_strategy_state(state))
+    }
+
+    fn load_strategy_state(&self, strategy: &StrategyId) -> Result<Option<StrategyState>, StoreError> {
+        self.runtime.block_on(self.store.load_strategy_state(strategy))
     }
 }

@@ -421,7 +421,14 @@ impl<V: Venue, J: Journal> Engine<V, J> {
                 let _ = self.monitors.exit_finished(pid, !still_open);
             }
         }
+        if self.guard.waiting() == 0 {
+            return; // nothing waits for a stop, so nothing can be overdue either
+        }
         for (pid, (account, symbol)) in &self.guard_keys {
+            // Only a waiting position's stop matters (`stop_working` changes nothing else).
+            if !self.guard.is_waiting(*pid) {
+                continue;
+            }
             let protected = self.oms.open_orders().any(|o| {
                 o.reduce_only
                     && o.account == *account

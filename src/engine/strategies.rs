@@ -3,13 +3,20 @@
 
 use super::{Engine, EngineError, Journal, SubmitOutcome};
 use crate::data::MarketEvent;
-use crate::model::{AccountId, Currency, Fill, Instrument, Order, OrderRequest, StrategyId, Symbol, Timestamp};
+use crate::model::{
+    AccountId, ClientOrderId, Currency, Fill, Instrument, Order, OrderRequest, OrderStatus, StrategyId, Symbol,
+    Timestamp,
+};
 use crate::oms::Oms;
 use crate::risk::RiskEngine;
-use crate::strategy::{CheckRefusal, Command, HostEvent, Intent, OpenOrder, Signal, StrategyHost, StrategyView};
+use crate::store::StrategyState;
+use crate::strategy::{
+    CheckRefusal, Command, Halt, HostEvent, Intent, OnStopOrders, OpenOrder, Signal, StrategyHost, StrategyView,
+};
 use crate::venue::Venue;
 use rust_decimal::Decimal;
 use std::cell::RefCell;
+use std::time::Instant;
 
 /// A change a strategy should hear about.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,14 +103,18 @@ pub struct StrategyRunner<V: Venue, J: Journal> {
     currency: Currency,
     /// Intents the engine refused (invalid requests); rejections by risk are not counted here.
     pub refused_intents: u64,
+    /// When every strategy's state was last saved (for `HostConfig::state_save_every`).
+    last_state_save: Instant,
 }
 
 impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     /// Drives `engine` with the strategies loaded in `host`; strategies trade `account` and
     /// see money in `currency`.
-    pub fn new(mut engine: Engine<V, J>, host: StrategyHost, account: AccountId, currency: Currency) -> Self {
+    pub fn new(mut engine: Engine<V, J>, mut host: StrategyHost, account: AccountId, currency: Currency) -> Self {
         engine.collect_updates = true;
-        Self { engine, host, account, currency, refused_intents: 0 }
+        // New files are started here, after their saved state is restored.
+        host.defer_new_starts();
+        Self { engine, host, account, currency, refused_intents: 0, last_state_save: Instant::now() }
     }
 
     /// The engine.
@@ -140,14 +151,19 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     }
 
     /// Funds the strategies' capital allocations from the shared account (once: see
-    /// [`Engine::fund_allocations`]), then calls every strategy's `on_start` and acts on what
-    /// they ask.
+    /// [`Engine::fund_allocations`]), restores every strategy's saved `ctx.state` from the
+    /// journal's store (a restart), then calls every strategy's `on_start` and acts on what
+    /// they ask. A saved state that cannot be restored is a [`HostEvent::Error`]; the strategy
+    /// starts with an empty state.
     ///
     /// # Errors
     /// [`EngineError::Allocation`] when the allocations cannot be funded;
-    /// [`EngineError::Store`] when a commit fails.
+    /// [`EngineError::Store`] when reading saved states or a commit fails.
     pub fn start(&mut self) -> Result<(), EngineError> {
         self.engine.fund_allocations(&self.account)?;
+        for id in self.host.ids() {
+            self.restore(&id)?;
+        }
         let intents = self.with_view(|host, view| host.start(view));
         self.act(intents)?;
         self.engine.flush()
@@ -164,11 +180,19 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         let intents = self.with_view(|host, view| match event {
             MarketEvent::Bar(s, b) => host.on_bar(view, s, b),
             MarketEvent::Trade(s, t) => host.on_tick(view, s, t),
-            MarketEvent::Quote(..) => Vec::new(),
+            MarketEvent::Quote(s, q) => host.on_quote(view, s, q),
         });
         self.act(intents)?;
         let reloaded = self.with_view(|host, view| host.poll_reload(view));
         self.act(reloaded)?;
+        self.start_new()?;
+        if let Some(every) = self.host.config().state_save_every {
+            if self.last_state_save.elapsed() >= every {
+                let states = self.with_view(|host, view| host.snapshot_states(view));
+                self.save_states(&states)?;
+                self.last_state_save = Instant::now();
+            }
+        }
         self.engine.flush()?;
         self.deliver_updates()
     }
@@ -182,6 +206,93 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         self.act(intents)?;
         self.engine.flush()?;
         self.deliver_updates()
+    }
+
+    /// Restores a strategy's saved `ctx.state`, if the journal's store has one.
+    fn restore(&mut self, id: &StrategyId) -> Result<(), EngineError> {
+        if let Some(saved) = self.engine.journal().load_strategy_state(id).map_err(EngineError::Store)? {
+            tracing::info!(strategy = %id, generation = saved.generation, script_hash = %saved.script_hash, "Strategy state restored");
+            self.host.restore_saved(&saved);
+        }
+        Ok(())
+    }
+
+    /// Starts strategies from files that appeared while running: saved state first, then
+    /// `on_start`.
+    fn start_new(&mut self) -> Result<(), EngineError> {
+        for id in self.host.take_unstarted() {
+            self.restore(&id)?;
+            let intents = self.with_view(|host, view| host.start_one(view, &id));
+            self.act(intents)?;
+        }
+        Ok(())
+    }
+
+    /// Stops every strategy cleanly (end of a run, shutdown): `on_stop` runs and what it asks
+    /// is acted on, and each `ctx.state` is saved for the next start. Open orders are left
+    /// for the next run: a shutdown is not a strategy being removed.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a commit or a state save fails.
+    pub fn shutdown(&mut self) -> Result<(), EngineError> {
+        let intents = self.with_view(|host, view| {
+            let mut out = Vec::new();
+            for id in host.ids() {
+                out.extend(host.stop(view, &id));
+            }
+            out
+        });
+        self.host.take_halts();
+        self.act(intents)?;
+        self.engine.flush()?;
+        self.deliver_updates()
+    }
+
+    /// Acts on what the host queued besides intents: halted strategies' open orders
+    /// (cancelled or left, per `HostConfig::on_stop_orders`) and states to save.
+    fn settle(&mut self) -> Result<(), EngineError> {
+        for halt in self.host.take_halts() {
+            self.on_halt(&halt)?;
+        }
+        let saves = self.host.take_state_saves();
+        self.save_states(&saves)
+    }
+
+    fn save_states(&mut self, states: &[StrategyState]) -> Result<(), EngineError> {
+        for s in states {
+            self.engine.journal().save_strategy_state(s).map_err(EngineError::Store)?;
+        }
+        Ok(())
+    }
+
+    /// Cancels (or leaves) the open orders of a strategy that stopped receiving callbacks.
+    fn on_halt(&mut self, halt: &Halt) -> Result<(), EngineError> {
+        let mine: Vec<ClientOrderId> =
+            self.engine.oms().open_orders().filter(|o| o.strategy_id == halt.strategy).map(|o| o.cid.clone()).collect();
+        if self.host.config().on_stop_orders == OnStopOrders::Leave {
+            tracing::info!(strategy = %halt.strategy, reason = %halt.reason, open_orders = mine.len(), "Strategy halted; its open orders are left working (on_stop_orders = leave)");
+            return Ok(());
+        }
+        let reason = format!("strategy '{}' {}; on_stop_orders = cancel", halt.strategy, halt.reason);
+        for cid in mine {
+            // Cancelling an entry cancels its bracket children: look again before each.
+            let live = self
+                .engine
+                .oms()
+                .order(&cid)
+                .is_some_and(|o| !o.status().is_terminal() && o.status() != OrderStatus::Cancelling);
+            if !live {
+                continue;
+            }
+            match self.engine.cancel(&cid, &reason) {
+                Ok(()) => {}
+                Err(e @ EngineError::Store(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(cid = %cid, strategy = %halt.strategy, error = %e, "Could not cancel a halted strategy's order")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Hands fills and order updates to their strategies until nothing new comes back.
@@ -212,13 +323,13 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     fn act(&mut self, intents: Vec<Intent>) -> Result<(), EngineError> {
         for Intent { strategy, command } in intents {
             let result = match command {
-                Command::Submit { request, provenance } => {
-                    let mut request = request;
+                Command::Submit { mut request } => {
                     request.account = self.engine.account_of(&strategy, &self.account);
                     request.strategy_id = strategy.clone();
                     self.engine.submit(&request).map(|out| {
                         if let SubmitOutcome::Rejected { reason, .. } = out {
-                            tracing::info!(strategy = %strategy, callback = provenance.callback, reason = %reason, "Strategy order rejected by risk");
+                            let callback = request.provenance.as_ref().map(|p| p.callback.as_str());
+                            tracing::info!(strategy = %strategy, callback, reason = %reason, "Strategy order rejected by risk");
                         }
                     })
                 }
@@ -235,7 +346,7 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
                 }
             }
         }
-        Ok(())
+        self.settle()
     }
 
     fn close(&mut self, strategy: &StrategyId, symbol: &Symbol) -> Result<(), EngineError> {

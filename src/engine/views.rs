@@ -68,4 +68,8 @@ impl RiskView for Oms {
     fn open_orders_in_symbol(&self, symbol: &Symbol) -> usize {
         self.open_counts().in_symbol(symbol)
     }
+
+    fn version(&self) -> Option<u64> {
+        Some(self.books_version())
+    }
 }

@@ -71,6 +71,18 @@ macro_rules! text_id {
                 Ok(Self(s.into()))
             }
 
+            /// Builds the id from borrowed text with a single allocation (for ids made on a
+            /// hot path); empty text is refused, as by `try_new`.
+            ///
+            /// # Errors
+            /// [`IdError::Empty`] when `s` is empty.
+            pub fn try_from_str(s: &str) -> Result<Self, IdError> {
+                if s.is_empty() {
+                    return Err(IdError::Empty { kind: $kind });
+                }
+                Ok(Self(Arc::from(s)))
+            }
+
             /// The id as text.
             #[must_use]
             pub fn as_str(&self) -> &str {

@@ -9,6 +9,7 @@ pub mod instrument;
 pub mod llm;
 pub mod order;
 pub mod position;
+pub mod provenance;
 pub mod status;
 pub mod time;
 
@@ -21,5 +22,6 @@ pub use order::{
     TimeInForce, TrailingOffset,
 };
 pub use position::{Position, PositionId, PositionStatus, Trade, TradeKind};
+pub use provenance::{Callback, Provenance, SignalRef, UnknownCallback};
 pub use status::{OrderEventKind, OrderStatus, TransitionError};
 pub use time::Timestamp;

@@ -5,11 +5,13 @@ use super::fill::Fill;
 use super::ids::{AccountId, ClientOrderId, StrategyId, Symbol, TradeId, VenueOrderId};
 use super::instrument::{IncrementError, Instrument};
 use super::llm::LlmMeta;
+use super::provenance::Provenance;
 use super::status::{OrderEventKind, OrderStatus, TransitionError};
 use super::time::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Buy or sell.
@@ -264,6 +266,9 @@ pub struct OrderRequest {
     pub bracket: Option<BracketSpec>,
     /// LLM provenance, when an LLM suggested it.
     pub llm: Option<LlmMeta>,
+    /// Which strategy script version and callback emitted it (Lua strategies only).
+    #[serde(skip)]
+    pub provenance: Option<Arc<Provenance>>,
 }
 
 impl OrderRequest {
@@ -284,6 +289,7 @@ impl OrderRequest {
             reduce_only: false,
             bracket: None,
             llm: None,
+            provenance: None,
         }
     }
 
@@ -736,6 +742,10 @@ pub struct Order {
     pub reduce_only: bool,
     /// LLM provenance.
     pub llm: Option<LlmMeta>,
+    /// Which strategy script version and callback emitted it (Lua strategies only; not
+    /// read back by the order queries: see `Store::provenance`).
+    #[serde(skip)]
+    pub provenance: Option<Arc<Provenance>>,
     /// The bracket entry this order belongs to (children only).
     pub parent: Option<ClientOrderId>,
     /// Role in a bracket, if any.
@@ -775,6 +785,7 @@ impl Order {
             tif: req.tif,
             reduce_only: req.reduce_only,
             llm: req.llm.clone(),
+            provenance: req.provenance.clone(),
             parent: None,
             role: None,
             children: Vec::new(),

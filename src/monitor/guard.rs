@@ -95,6 +95,12 @@ impl StopGuard {
         self.waiting.len()
     }
 
+    /// Whether `position_id` is waiting for a working stop.
+    #[must_use]
+    pub fn is_waiting(&self, position_id: PositionId) -> bool {
+        self.waiting.contains_key(&position_id)
+    }
+
     /// Positions whose deadline has come at `now` (`since + deadline_nanos <= now`), by
     /// position id. Each is reported once: it leaves the tracker (the
     /// engine flattens it; a later [`StopGuard::opened`] or [`StopGuard::stop_gone`] tracks

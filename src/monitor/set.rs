@@ -3,7 +3,7 @@
 use super::break_even;
 use super::rules::{decide, reached_favourable, tighter, Px};
 use super::spec::{MonitorSpec, Resolved};
-use super::trailing::{self, TrailState};
+use super::trailing::{self, StopMemo, TrailState};
 use super::{ExitIntent, ExitReason, MonitorError, PositionKey};
 use crate::collections::{FastIndexMap, FastMap};
 use crate::data::Bar;
@@ -108,7 +108,7 @@ impl Monitor {
     }
 
     /// Moves break-even and the trail after an event that did not trigger; true on a change.
-    fn advance(&mut self, px: Px) -> bool {
+    fn advance(&mut self, px: Px, memo: &mut StopMemo) -> bool {
         let side = self.rec.side;
         let mut changed = false;
         if let (None, Some(at), Some(be)) =
@@ -122,8 +122,8 @@ impl Monitor {
             }
         }
         if let Some(t) = self.rec.spec.trailing {
-            let next = trailing::advance(side, t.offset, self.levels.activation, self.rec.state.trail, px);
-            if next != self.rec.state.trail {
+            let next = trailing::advance_with(side, t.offset, self.levels.activation, self.rec.state.trail, px, memo);
+            if let Some(next) = next {
                 self.rec.state.trail = next;
                 changed = true;
             }
@@ -415,6 +415,7 @@ impl MonitorSet {
     /// returns its last record.
     pub fn disarm(&mut self, position_id: PositionId) -> Option<MonitorRecord> {
         let (b, i) = self.index.remove(&position_id)?;
+        self.books[b].watch = None;
         let monitors = &mut self.books[b].monitors;
         let m = monitors.swap_remove(i);
         if let Some(moved) = monitors.get(i) {
@@ -462,22 +463,31 @@ impl MonitorSet {
         if book.watch.is_some_and(|w| w.quiet(px)) {
             return out;
         }
-        let mut watch = Watch::default();
+        let mut memo = StopMemo::default();
+        let mut any_changed = false;
         for m in &mut book.monitors {
             if m.rec.state.working.is_none() {
                 if let Some(hit) = decide(m.rec.side, m.stop, m.levels.take_profit, px) {
                     out.push(m.fire(hit.reason, hit.price, hit.at_open, ts));
                     touch(&mut self.changed, m);
-                    watch.add(m);
+                    any_changed = true;
                     continue;
                 }
             }
-            if m.advance(px) {
+            if m.advance(px, &mut memo) {
                 touch(&mut self.changed, m);
+                any_changed = true;
             }
-            watch.add(m);
         }
-        book.watch = Some(watch);
+        // The watch is a function of the monitors' states alone: when none changed, the one
+        // in place still holds.
+        if any_changed || book.watch.is_none() {
+            let mut watch = Watch::default();
+            for m in &book.monitors {
+                watch.add(m);
+            }
+            book.watch = Some(watch);
+        }
         out.sort_unstable_by_key(|x| x.position_id);
         out
     }
@@ -570,6 +580,15 @@ impl MonitorSet {
     #[must_use]
     pub fn has_changes(&self) -> bool {
         !self.changed.is_empty() || !self.removed.is_empty()
+    }
+
+    /// Drops every book's watch, so the next event on each symbol scans all its monitors
+    /// (the reference behaviour the watch must not change).
+    #[cfg(test)]
+    fn forget_watches(&mut self) {
+        for b in self.books.values_mut() {
+            b.watch = None;
+        }
     }
 
     /// What changed since the last call: records to upsert and positions to delete.

@@ -36,22 +36,73 @@ pub fn advance(
     state: TrailState,
     px: Px,
 ) -> TrailState {
+    advance_with(side, offset, activation, state, px, &mut StopMemo::default()).unwrap_or(state)
+}
+
+/// [`advance`] with a memo of the stop prices computed during the current price event;
+/// `None` when the trail does not change.
+pub(crate) fn advance_with(
+    side: Side,
+    offset: TrailingOffset,
+    activation: Option<Decimal>,
+    state: TrailState,
+    px: Px,
+    memo: &mut StopMemo,
+) -> Option<TrailState> {
     let fav = px.favourable(side);
     let Some(best) = state.best else {
         return match activation {
-            Some(a) if !reached_favourable(side, fav, a) => state,
-            _ => TrailState::started(side, offset, fav),
+            Some(a) if !reached_favourable(side, fav, a) => None,
+            _ => Some(TrailState { best: Some(fav), trigger: Some(memo.stop_from(offset, side.opposite(), fav)) }),
         };
     };
     if !tighter(side, fav, best) {
-        return state;
+        return None;
     }
-    let candidate = offset.stop_from(side.opposite(), fav);
+    // A strictly better best price: the state changes.
+    let candidate = memo.stop_from(offset, side.opposite(), fav);
     let trigger = match state.trigger {
         Some(t) if !tighter(side, candidate, t) => t,
         _ => candidate,
     };
-    TrailState { best: Some(fav), trigger: Some(trigger) }
+    Some(TrailState { best: Some(fav), trigger: Some(trigger) })
+}
+
+/// Remembers the last few percent-offset stop prices ([`TrailingOffset::stop_from`]), so the
+/// many trails of one symbol that ratchet on the same price event with the same offset pay
+/// for the Decimal division once. Keys compare offsets and prices by representation (value
+/// and scale), so a hit returns exactly what the computation would (scale included).
+#[derive(Debug, Default)]
+pub(crate) struct StopMemo {
+    entries: [Option<MemoEntry>; MEMO_SLOTS],
+    next: usize,
+}
+
+const MEMO_SLOTS: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct MemoEntry {
+    side: Side,
+    percent: [u8; 16],
+    base: [u8; 16],
+    stop: Decimal,
+}
+
+impl StopMemo {
+    /// `offset.stop_from(side, base)`, from the memo when the same (side, offset, base) was
+    /// asked for before.
+    pub(crate) fn stop_from(&mut self, offset: TrailingOffset, side: Side, base: Decimal) -> Decimal {
+        let TrailingOffset::Percent(p) = offset else { return offset.stop_from(side, base) };
+        let (percent, base_key) = (p.serialize(), base.serialize());
+        let hit = self.entries.iter().flatten().find(|e| e.side == side && e.percent == percent && e.base == base_key);
+        if let Some(e) = hit {
+            return e.stop;
+        }
+        let stop = offset.stop_from(side, base);
+        self.entries[self.next] = Some(MemoEntry { side, percent, base: base_key, stop });
+        self.next = (self.next + 1) % MEMO_SLOTS;
+        stop
+    }
 }
 
 #[cfg(test)]
@@ -97,5 +148,31 @@ mod tests {
         assert_eq!(s, TrailState { best: Some(dec!(92)), trigger: Some(dec!(93.5)) });
         s = advance(Side::Sell, off, act, s, bar(dec!(93), dec!(93.4), dec!(93)));
         assert_eq!(s, TrailState { best: Some(dec!(92)), trigger: Some(dec!(93.5)) });
+    }
+
+    proptest::proptest! {
+        /// The memo returns exactly what the computation does (value and scale), however
+        /// offsets, sides and prices interleave.
+        #[test]
+        fn memo_is_exact(
+            asks in proptest::collection::vec((0u8..2, 0usize..6, 0usize..6), 1..60)
+        ) {
+            let offsets = [
+                TrailingOffset::Percent(dec!(15)),
+                TrailingOffset::Percent(dec!(15.0)),
+                TrailingOffset::Percent(dec!(2.5)),
+                TrailingOffset::Percent(dec!(0.333)),
+                TrailingOffset::Amount(dec!(1.5)),
+                TrailingOffset::Percent(dec!(99.99)),
+            ];
+            let bases = [dec!(100), dec!(100.00), dec!(105.37), dec!(0.0001), dec!(99999.999), dec!(7)];
+            let mut memo = StopMemo::default();
+            for (side, o, b) in asks {
+                let side = if side == 0 { Side::Buy } else { Side::Sell };
+                let want = offsets[o].stop_from(side, bases[b]);
+                let got = memo.stop_from(offsets[o], side, bases[b]);
+                proptest::prop_assert_eq!(got.serialize(), want.serialize(), "{:?} {} {}", offsets[o], side, bases[b]);
+            }
+        }
     }
 }

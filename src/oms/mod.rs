@@ -148,6 +148,8 @@ pub struct Oms {
     dirty_positions: FastIndexSet<(AccountId, Symbol)>,
     open: OpenCounts,
     liquidating: crate::collections::FastSet<ClientOrderId>,
+    /// Bumped by every change that may move an account's figures (see [`Oms::books_version`]).
+    books_version: u64,
 }
 
 impl Oms {
@@ -170,6 +172,7 @@ impl Oms {
             dirty_positions: FastIndexSet::default(),
             open: OpenCounts::default(),
             liquidating: crate::collections::FastSet::default(),
+            books_version: 0,
         }
     }
 
@@ -188,7 +191,17 @@ impl Oms {
     }
 
     fn portfolio_entry(&mut self, account: &AccountId) -> &mut Portfolio {
+        self.books_version += 1;
         self.accounts.entry(account.clone()).or_insert_with(|| Portfolio::new(account.clone()))
+    }
+
+    /// A counter that changes whenever any account's cash, reservations, positions or their
+    /// marks may have changed: equal values at two times mean every account figure
+    /// (cash, buying power, equity, exposure) is the same. Lets risk skip re-evaluating an
+    /// unchanged portfolio.
+    #[must_use]
+    pub fn books_version(&self) -> u64 {
+        self.books_version
     }
 
     /// One account's books.
@@ -434,8 +447,11 @@ impl Oms {
             }
         }
         for p in self.accounts.values_mut() {
-            if p.mark(symbol, price, ts).is_some() && self.config.journal {
-                self.dirty_positions.insert((p.account().clone(), symbol.clone()));
+            if p.mark(symbol, price, ts).is_some() {
+                self.books_version += 1;
+                if self.config.journal {
+                    self.dirty_positions.insert((p.account().clone(), symbol.clone()));
+                }
             }
         }
     }
@@ -556,6 +572,7 @@ impl Oms {
             .ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
         let instrument = self.instruments.get(&fill.symbol)?;
         let portfolio = self.accounts.get_mut(&order.account).ok_or_else(|| OmsError::UnknownOrder(cid.clone()))?;
+        self.books_version += 1;
         let rows = self.config.journal;
         let liquidation = !self.liquidating.is_empty() && self.liquidating.contains(cid);
         let booked = portfolio.apply_fill(&fill, instrument, &mut self.next_position_id, liquidation, rows);
@@ -691,6 +708,7 @@ impl Oms {
 
     fn set_closing(&mut self, account: &AccountId, symbol: &Symbol, closing: bool) {
         if let Some(p) = self.accounts.get_mut(account).and_then(|a| a.position_mut(symbol)) {
+            self.books_version += 1;
             p.set_closing(closing);
             if self.config.journal {
                 self.dirty_positions.insert((account.clone(), symbol.clone()));
@@ -752,6 +770,9 @@ impl Oms {
             Some(n) if !n.2.is_zero() => self.reservations.insert(cid.clone(), n.clone()),
             _ => self.reservations.remove(cid),
         };
+        if old.is_some() || new.is_some() {
+            self.books_version += 1;
+        }
         if let Some((account, ccy, amount)) = old {
             if let Some(p) = self.accounts.get_mut(&account) {
                 p.reserve(&ccy, -amount);

@@ -53,7 +53,7 @@ pub enum Alert {
 }
 
 /// Start-of-day and peak equity of one scope, plus which alerts are currently raised.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EquityTracker {
     started: bool,
     day_end: Timestamp,
@@ -80,6 +80,13 @@ impl EquityTracker {
             self.started = true;
         }
         self.peak = self.peak.max(equity);
+    }
+
+    /// When the current trading day ends (the next observation at or after it starts a new
+    /// day).
+    #[must_use]
+    pub fn day_end(&self) -> Timestamp {
+        self.day_end
     }
 
     /// Equity at the start of the current trading day.
@@ -149,10 +156,16 @@ impl EquityTracker {
         near_pct: Decimal,
         out: &mut Vec<Alert>,
     ) -> bool {
-        let used_pct = if limit.is_zero() { Decimal::ONE_HUNDRED } else { value / limit * Decimal::ONE_HUNDRED };
+        let used_pct = || if limit.is_zero() { Decimal::ONE_HUNDRED } else { value / limit * Decimal::ONE_HUNDRED };
         let breached = value > limit;
-        if self.rising(NEAR_BIT0 + field as u32, used_pct >= near_pct && !breached) {
-            out.push(Alert::NearBreach { scope: scope.clone(), field, used_pct: used_pct.round_dp(2), value, limit });
+        // `value / limit × 100 >= near_pct`, without the division for a positive limit (the
+        // per-event path); the share itself is computed only for the alert.
+        let near = match (limit > Decimal::ZERO, value.checked_mul(Decimal::ONE_HUNDRED), near_pct.checked_mul(limit)) {
+            (true, Some(v), Some(n)) => v >= n,
+            _ => used_pct() >= near_pct,
+        };
+        if self.rising(NEAR_BIT0 + field as u32, near && !breached) {
+            out.push(Alert::NearBreach { scope: scope.clone(), field, used_pct: used_pct().round_dp(2), value, limit });
         }
         if self.rising(BREACH_BIT0 + field as u32, breached) {
             out.push(Alert::Breached { scope: scope.clone(), field, value, limit });

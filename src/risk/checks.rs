@@ -379,8 +379,16 @@ pub fn loss_limits(
         }
     }
     if let Some(max) = max_drawdown_pct {
-        let dd = tracker.drawdown_pct(would_be);
-        if dd > max {
+        let peak = tracker.peak();
+        // `(peak − would_be) / peak × 100 > max` without the division on the per-order path
+        // (peak > 0); the drawdown itself is computed only for the message.
+        let exceeds = match ((peak - would_be).checked_mul(Decimal::ONE_HUNDRED), max.checked_mul(peak)) {
+            _ if peak <= Decimal::ZERO || would_be >= peak => Decimal::ZERO > max,
+            (Some(lhs), Some(rhs)) => lhs > rhs,
+            _ => tracker.drawdown_pct(would_be) > max,
+        };
+        if exceeds {
+            let dd = tracker.drawdown_pct(would_be);
             return Err(reject(RejectCode::MaxDrawdown)
                 .with("limit_pct", n(max))
                 .with("would_be_pct", n(dd.round_dp(2)))

@@ -98,6 +98,25 @@ pub struct RiskEngine {
     rejections: Vec<u64>,
     limit_changes: Vec<LimitChange>,
     state_changes: Vec<StateChange>,
+    /// Bumped by every change to limits, trading states or equity trackers made outside
+    /// [`RiskEngine::evaluate`]; part of the [`EvalMemo`] key.
+    generation: u64,
+    /// What the last [`RiskEngine::evaluate`] saw, when re-running it on the same inputs
+    /// would change nothing.
+    memo: Option<EvalMemo>,
+}
+
+/// The inputs of an evaluation that raised no breach: evaluating the same books version,
+/// with the same limits and trackers and before the trading day ends, can raise no alert and
+/// change no state (every alert fires only on a rising edge, and the edges were recorded).
+#[derive(Debug, Clone)]
+struct EvalMemo {
+    books: u64,
+    generation: u64,
+    /// The earliest end of day among the evaluated trackers.
+    day_end: Timestamp,
+    /// The global tracker as the evaluation left it.
+    global: EquityTracker,
 }
 
 impl RiskEngine {
@@ -121,6 +140,8 @@ impl RiskEngine {
             rejections: vec![0; RejectCode::ALL.len()],
             limit_changes: Vec::new(),
             state_changes: Vec::new(),
+            generation: 0,
+            memo: None,
         })
     }
 
@@ -187,6 +208,8 @@ impl RiskEngine {
         now: Timestamp,
         record: bool,
     ) -> Result<(), RejectReason> {
+        // Checks observe equity into the trackers evaluation reads.
+        self.generation += 1;
         let inst = view
             .instrument(&req.symbol)
             .ok_or_else(|| RejectReason::new(RejectCode::UnknownInstrument).with("symbol", &req.symbol))?;
@@ -314,6 +337,33 @@ impl RiskEngine {
     /// ([`RiskConfig::on_breach`]). Runs over the global totals and every strategy with a
     /// capital allocation.
     pub fn evaluate<V: RiskView>(&mut self, view: &V, now: Timestamp) -> Vec<Alert> {
+        let books = view.version();
+        if let (Some(memo), Some(books)) = (&self.memo, books) {
+            if memo.books == books
+                && memo.generation == self.generation
+                && now < memo.day_end
+                && memo.global == self.global_equity
+            {
+                return Vec::new();
+            }
+        }
+        self.memo = None;
+        let out = self.evaluate_all(view, now);
+        let breached = out.iter().any(|a| matches!(a, Alert::Breached { .. } | Alert::TradingState(_)));
+        if let (Some(books), false) = (books, breached) {
+            let day_end = self
+                .strategies
+                .values()
+                .filter_map(|s| s.allocation.as_ref())
+                .filter_map(|a| self.account_equity.get(&a.account).map(EquityTracker::day_end))
+                .fold(self.global_equity.day_end(), Timestamp::min);
+            self.memo =
+                Some(EvalMemo { books, generation: self.generation, day_end, global: self.global_equity.clone() });
+        }
+        out
+    }
+
+    fn evaluate_all<V: RiskView>(&mut self, view: &V, now: Timestamp) -> Vec<Alert> {
         let mut out = Vec::new();
         let ccy = self.config.currency.clone();
         let totals = view.totals(&ccy);
@@ -379,6 +429,7 @@ impl RiskEngine {
             Scope::Symbol(s) => self.symbols.entry(s.clone()).or_default(),
         };
         let old = limits.set(field, value);
+        self.generation += 1;
         let change = LimitChange { scope, field, old, new: value, ts, who: who.to_owned(), why: None };
         self.limit_changes.push(change.clone());
         Ok(change)
@@ -420,6 +471,7 @@ impl RiskEngine {
         who: &str,
         ts: Timestamp,
     ) -> Option<StateChange> {
+        self.generation += 1;
         let change = self.states.set(scope, state, reason, who, ts)?;
         self.state_changes.push(change.clone());
         Some(change)
@@ -456,6 +508,35 @@ struct EvalCtx<'a> {
 }
 
 impl EvalCtx<'_> {
+    /// Whether the drawdown at `equity` is so far below every level it is compared with
+    /// (alert thresholds, the drawdown limit and its near-breach share) that no comparison
+    /// can hold, rounding included: then the division computing it can be skipped. Checked
+    /// with multiplications only, levels in hundredths of a percent:
+    /// `(peak − equity) × 20 000 < smallest level × 100 × peak`.
+    fn drawdown_below_every_level(&self, tracker: &EquityTracker, equity: Decimal, limits: &Limits) -> bool {
+        let c = self.config;
+        let peak = tracker.peak();
+        if peak <= Decimal::ZERO || equity >= peak {
+            return false; // the drawdown is zero anyway, and cheap
+        }
+        let mut smallest: Option<Decimal> = None;
+        let thresholds = c.drawdown_alert_pcts.iter().take(32).map(|t| t.checked_mul(Decimal::ONE_HUNDRED));
+        let limit = limits
+            .get(LimitField::MaxDrawdownPct)
+            .map(|max_dd| [max_dd.checked_mul(Decimal::ONE_HUNDRED), max_dd.checked_mul(c.near_breach_pct)]);
+        for level in thresholds.chain(limit.into_iter().flatten()) {
+            let Some(level) = level else { return false };
+            smallest = Some(smallest.map_or(level, |s| s.min(level)));
+        }
+        // Rounding to 4 places moves the drawdown by at most 0.00005 % (0.005 hundredths):
+        // half of a level above 0.01 hundredths stays out of reach.
+        let Some(level) = smallest.filter(|l| *l > Decimal::new(1, 2)) else { return false };
+        match ((peak - equity).checked_mul(Decimal::new(20_000, 0)), level.checked_mul(peak)) {
+            (Some(lhs), Some(rhs)) => lhs < rhs,
+            _ => false,
+        }
+    }
+
     #[allow(clippy::too_many_arguments, reason = "disjoint borrows of the engine's fields")]
     fn scope(
         &self,
@@ -469,7 +550,12 @@ impl EvalCtx<'_> {
     ) {
         let c = self.config;
         tracker.observe(figures.equity, self.now, c.day_boundary);
-        let dd = tracker.drawdown_pct(figures.equity);
+        let dd = if self.drawdown_below_every_level(tracker, figures.equity, limits) {
+            // Every drawdown condition is false at the true drawdown as at zero.
+            Decimal::ZERO
+        } else {
+            tracker.drawdown_pct(figures.equity)
+        };
         tracker.drawdown_alerts(&scope, dd.round_dp(4), &c.drawdown_alert_pcts, out);
         let loss = tracker.daily_loss(figures.equity);
         let mut breached = None;

@@ -553,3 +553,124 @@ mod property_tests {
         }
     }
 }
+
+/// [`FakeView`] that reports a version, bumped by the test on every change of the books, so
+/// [`RiskEngine::evaluate`] may skip unchanged books.
+struct Versioned<'a>(&'a FakeView, u64);
+
+impl RiskView for Versioned<'_> {
+    fn instrument(&self, symbol: &Symbol) -> Option<&Instrument> {
+        self.0.instrument(symbol)
+    }
+    fn last_price(&self, symbol: &Symbol) -> Option<Decimal> {
+        self.0.last_price(symbol)
+    }
+    fn position(&self, account: &AccountId, symbol: &Symbol) -> PositionView {
+        self.0.position(account, symbol)
+    }
+    fn total_position(&self, symbol: &Symbol) -> PositionView {
+        self.0.total_position(symbol)
+    }
+    fn account(&self, account: &AccountId, ccy: &Currency) -> AccountView {
+        self.0.account(account, ccy)
+    }
+    fn totals(&self, ccy: &Currency) -> AccountView {
+        self.0.totals(ccy)
+    }
+    fn open_orders(&self) -> usize {
+        self.0.open_orders()
+    }
+    fn open_orders_of_strategy(&self, strategy: &StrategyId) -> usize {
+        self.0.open_orders_of_strategy(strategy)
+    }
+    fn open_orders_in_symbol(&self, symbol: &Symbol) -> usize {
+        self.0.open_orders_in_symbol(symbol)
+    }
+    fn version(&self) -> Option<u64> {
+        Some(self.1)
+    }
+}
+
+mod incremental {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step: a new mark (or the same books), a clock advance (seconds, or a day), and
+    /// maybe a user resuming trading, a limit change or an order check in between.
+    type Step = (Option<u32>, u32, bool, u8, Option<u32>);
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        proptest::collection::vec(
+            (proptest::option::of(60u32..140), 0u32..30, any::<bool>(), 0u8..6, proptest::option::of(1u32..5)),
+            1..60,
+        )
+    }
+
+    fn config(daily_loss: u32, max_dd: u32) -> RiskConfig {
+        let mut config = RiskConfig { market_hours: false, ..RiskConfig::default() };
+        config.global.daily_loss_limit = Some(Decimal::from(daily_loss));
+        config.global.max_drawdown_pct = Some(Decimal::from(max_dd));
+        config.strategies.insert(
+            sid("s1"),
+            StrategyRisk {
+                allocation: Some(Allocation { account: acct("s1"), capital: dec!(10000) }),
+                limits: Limits { max_drawdown_pct: Some(Decimal::from(max_dd)), ..Limits::default() },
+            },
+        );
+        config
+    }
+
+    proptest! {
+        /// Evaluating with a books version (skipping unchanged books) raises exactly the
+        /// alerts and trading states of a full re-evaluation every time.
+        #[test]
+        fn prop_memoised_evaluate_equals_full_evaluate(
+            steps in steps(), daily_loss in 100u32..3000, max_dd in 1u32..20
+        ) {
+            let mut memo = RiskEngine::new(config(daily_loss, max_dd)).unwrap();
+            let mut full = RiskEngine::new(config(daily_loss, max_dd)).unwrap();
+            let mut v = view();
+            v.cash.insert(acct("s1"), dec!(5000));
+            v.positions.insert((acct("main"), sym("AAPL")), dec!(100));
+            v.positions.insert((acct("s1"), sym("AAPL")), dec!(50));
+            let mut version = 0u64;
+            let mut now = open_ts();
+            for (i, (mark, secs, resume, action, qty)) in steps.into_iter().enumerate() {
+                if let Some(m) = mark {
+                    v.marks.insert(sym("AAPL"), Decimal::from(m));
+                    version += 1;
+                }
+                now = if secs == 0 { now.plus_secs(86_400) } else { now.plus_secs(i64::from(secs)) };
+                if resume {
+                    for e in [&mut memo, &mut full] {
+                        e.set_trading_state(Scope::Global, TradingState::Active, "resume", "user", now);
+                    }
+                }
+                match action {
+                    0 => {
+                        let value = Some(Decimal::from(daily_loss / 2 + 50));
+                        for e in [&mut memo, &mut full] {
+                            e.set_limit(Scope::Global, LimitField::DailyLossLimit, value, "user", now).unwrap();
+                        }
+                    }
+                    1 => {
+                        if let Some(q) = qty {
+                            let req = buy("AAPL", Decimal::from(q));
+                            let a = memo.check(&req, CheckKind::Normal, &Versioned(&v, version), now).map(|_| ());
+                            let b = full.check(&req, CheckKind::Normal, &v, now).map(|_| ());
+                            prop_assert_eq!(a, b);
+                        }
+                    }
+                    _ => {}
+                }
+                let a = memo.evaluate(&Versioned(&v, version), now);
+                let b = full.evaluate(&v, now);
+                prop_assert_eq!(&a, &b, "step {}", i);
+                for scope in [Scope::Global, Scope::Strategy(sid("s1"))] {
+                    prop_assert_eq!(memo.trading_state(&scope), full.trading_state(&scope));
+                }
+                prop_assert_eq!(memo.take_state_changes(), full.take_state_changes());
+            }
+        }
+    }
+}

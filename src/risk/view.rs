@@ -52,4 +52,10 @@ pub trait RiskView {
     fn open_orders_of_strategy(&self, strategy: &StrategyId) -> usize;
     /// Open orders in one symbol.
     fn open_orders_in_symbol(&self, symbol: &Symbol) -> usize;
+    /// A number that changes whenever anything [`RiskView::account`] or
+    /// [`RiskView::totals`] returns may have changed, or `None` when the view cannot tell.
+    /// Lets [`super::RiskEngine::evaluate`] skip an unchanged portfolio.
+    fn version(&self) -> Option<u64> {
+        None
+    }
 }

@@ -22,11 +22,13 @@ mod rows;
 pub mod runs;
 mod sql;
 mod sqlite;
+mod strategy;
 
 pub use batch::WriteBatch;
 pub use error::{redact_url, StoreError};
 pub use protect::{CloseReasonRecord, RiskAuditRecord, StoredMonitor};
 pub use sqlite::SqliteSync;
+pub use strategy::{OrderWhy, StrategyState};
 
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Order, OrderStatus, Position, StatusChange, StrategyId, Symbol,
@@ -265,6 +267,43 @@ impl Store {
         let mut reasons: std::collections::HashMap<_, _> =
             self.close_reasons().await?.into_iter().map(|r| (r.position_id, r)).collect();
         Ok(self.closed_positions().await?.into_iter().map(|p| (p.clone(), reasons.remove(&p.id))).collect())
+    }
+
+    /// The provenance of a strategy order (script hash, generation, callback, signal);
+    /// `None` for an unknown order or one not placed by a Lua strategy.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn provenance(&self, cid: &ClientOrderId) -> Result<Option<crate::model::Provenance>, StoreError> {
+        on_pool!(self, pool => strategy::provenance(pool, cid).await)
+    }
+
+    /// Why an order exists: the order with its status history and LLM metadata, its
+    /// provenance and its trades; `None` for an unknown order.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn why(&self, cid: &ClientOrderId) -> Result<Option<OrderWhy>, StoreError> {
+        let Some(order) = self.order(cid).await? else { return Ok(None) };
+        let provenance = self.provenance(cid).await?;
+        let trades = on_pool!(self, pool => strategy::trades_of(pool, cid).await)?;
+        Ok(Some(OrderWhy { order, provenance, trades }))
+    }
+
+    /// Saves (replaces) a strategy's `ctx.state`.
+    ///
+    /// # Errors
+    /// [`StoreError::Write`] when the upsert fails.
+    pub async fn save_strategy_state(&self, state: &StrategyState) -> Result<(), StoreError> {
+        on_pool!(self, pool => strategy::save_state(pool, state).await)
+    }
+
+    /// A strategy's saved `ctx.state`, if one was saved.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`] or [`StoreError::Corrupt`].
+    pub async fn load_strategy_state(&self, strategy: &StrategyId) -> Result<Option<StrategyState>, StoreError> {
+        on_pool!(self, pool => strategy::load_state(pool, strategy).await)
     }
 
     /// Waits for connections to finish and closes the pool (SQLite checkpoints its WAL).

@@ -431,6 +431,7 @@ impl OrderRow {
             tif: c.name("tif", &self.tif, TimeInForce::parse)?,
             reduce_only: self.reduce_only,
             llm,
+            provenance: None,
             parent: self.parent.as_deref().map(|p| c.id("parent", p, ClientOrderId::try_new)).transpose()?,
             role: self.role.as_deref().map(|r| c.name("role", r, BracketRole::parse)).transpose()?,
             children,

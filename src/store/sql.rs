@@ -308,6 +308,7 @@ pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> R
     let mut tx = pool.begin().await.map_err(tx_error(DB::BACKEND, "begin"))?;
     // Parents first: audit rows, fills and trades reference their order.
     write_rows::<DB, 27>(&mut tx, &ORDERS, rows.orders).await?;
+    super::strategy::write_provenance::<DB>(&mut tx, batch).await?;
     write_rows::<DB, 17>(&mut tx, &POSITIONS, rows.positions).await?;
     write_rows::<DB, 4>(&mut tx, &BALANCES, rows.balances).await?;
     write_rows::<DB, 7>(&mut tx, &ORDER_EVENTS, rows.events).await?;

@@ -244,6 +244,7 @@ pub(crate) fn order_from_table(t: &Table, side: Option<Side>, cx: &OrderContext<
         reduce_only: r.reduce_only,
         bracket,
         llm,
+        provenance: None,
     };
     request.validate(&inst).map_err(|e| format!("invalid order: {e}"))?;
     Ok(request)

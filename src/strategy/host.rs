@@ -7,8 +7,9 @@ use super::signal::Signal;
 use super::{Command, ErrorKind, HostConfig, Intent, StrategyError, StrategyView};
 use crate::collections::FastIndexMap;
 use crate::data::bar::TradeTick;
-use crate::data::Bar;
+use crate::data::{Bar, QuoteTick};
 use crate::model::{Fill, Order, StrategyId, Symbol};
+use crate::store::StrategyState;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -73,6 +74,16 @@ pub enum HostEvent {
     },
 }
 
+/// A strategy that stopped receiving callbacks (stopped, paused or disabled): what the
+/// engine side must act on for its open orders (see [`super::OnStopOrders`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Halt {
+    /// The strategy.
+    pub strategy: StrategyId,
+    /// Why, in words a trader can act on (`file deleted`, `paused: …`, `disabled: …`).
+    pub reason: String,
+}
+
 #[derive(Debug)]
 struct Slot {
     strategy: LuaStrategy,
@@ -88,13 +99,27 @@ pub struct StrategyHost {
     events: Vec<HostEvent>,
     watcher: Option<DirWatcher>,
     pending: Vec<ReloadEvent>,
+    halts: Vec<Halt>,
+    saves: Vec<StrategyState>,
+    defer_starts: bool,
+    unstarted: Vec<StrategyId>,
 }
 
 impl StrategyHost {
     /// An empty host.
     #[must_use]
     pub fn new(config: HostConfig) -> Self {
-        Self { config, slots: FastIndexMap::default(), events: Vec::new(), watcher: None, pending: Vec::new() }
+        Self {
+            config,
+            slots: FastIndexMap::default(),
+            events: Vec::new(),
+            watcher: None,
+            pending: Vec::new(),
+            halts: Vec::new(),
+            saves: Vec::new(),
+            defer_starts: false,
+            unstarted: Vec::new(),
+        }
     }
 
     /// Loads a strategy file (not started yet: call [`StrategyHost::start`]).
@@ -139,6 +164,29 @@ impl StrategyHost {
         out
     }
 
+    /// Runs `on_start` for one loaded strategy.
+    pub fn start_one(&mut self, view: &dyn StrategyView, id: &StrategyId) -> Vec<Intent> {
+        let mut out = Vec::new();
+        if self.slots.contains_key(id) {
+            self.events.push(HostEvent::Started(id.clone()));
+            self.call(id, &mut out, |s| s.on_start(view));
+        }
+        out
+    }
+
+    /// From now on, a new file found by [`StrategyHost::poll_reload`] is loaded but not
+    /// started: [`StrategyHost::take_unstarted`] hands it over so its saved state can be
+    /// restored before [`StrategyHost::start_one`] runs `on_start` (what the runner does).
+    pub fn defer_new_starts(&mut self) {
+        self.defer_starts = true;
+    }
+
+    /// Takes the strategies loaded from new files and not started yet (see
+    /// [`StrategyHost::defer_new_starts`]).
+    pub fn take_unstarted(&mut self) -> Vec<StrategyId> {
+        std::mem::take(&mut self.unstarted)
+    }
+
     /// Ids of the loaded strategies, in load order.
     #[must_use]
     pub fn ids(&self) -> Vec<StrategyId> {
@@ -156,6 +204,51 @@ impl StrategyHost {
     #[must_use]
     pub fn info(&self, id: &StrategyId) -> Option<&StrategyInfo> {
         self.slots.get(id).map(|s| &s.info)
+    }
+
+    /// The configuration the host runs with.
+    #[must_use]
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Takes the strategies that stopped receiving callbacks since the last call (stopped,
+    /// paused or disabled), for the engine side to cancel or leave their open orders.
+    pub fn take_halts(&mut self) -> Vec<Halt> {
+        std::mem::take(&mut self.halts)
+    }
+
+    /// Takes the states to persist since the last call: each strategy's `ctx.state` as it
+    /// was on a successful reload (after `on_reload`) and when it was stopped (after
+    /// `on_stop`).
+    pub fn take_state_saves(&mut self) -> Vec<StrategyState> {
+        std::mem::take(&mut self.saves)
+    }
+
+    /// Every loaded strategy's `ctx.state` now, stamped `view.now()` (periodic saves and
+    /// shutdown). A state that cannot be saved is reported as a [`HostEvent::Error`] naming
+    /// the key and left out, so the previously saved state stays in the store.
+    pub fn snapshot_states(&mut self, view: &dyn StrategyView) -> Vec<StrategyState> {
+        let ids: Vec<StrategyId> = self.slots.keys().cloned().collect();
+        ids.iter().filter_map(|id| self.state_of(id, view)).collect()
+    }
+
+    /// The strategy's state as a [`StrategyState`], or `None` (error event pushed).
+    fn state_of(&mut self, id: &StrategyId, view: &dyn StrategyView) -> Option<StrategyState> {
+        let slot = self.slots.get(id)?;
+        match slot.strategy.export_state() {
+            Ok(state) => Some(StrategyState {
+                strategy_id: id.clone(),
+                state,
+                script_hash: slot.info.script_hash.clone(),
+                generation: slot.info.generation,
+                updated_at: view.now(),
+            }),
+            Err(e) => {
+                self.events.push(HostEvent::Error(e));
+                None
+            }
+        }
     }
 
     /// Takes what happened since the last call (errors, reloads, logs…).
@@ -186,6 +279,20 @@ impl StrategyHost {
         let mut out = Vec::new();
         for i in 0..self.slots.len() {
             self.call_at(i, &mut out, |s| if s.wants(symbol) { s.on_tick(view, symbol, tick) } else { Ok(Vec::new()) });
+        }
+        out
+    }
+
+    /// Delivers a top-of-book quote (as `on_tick` with `kind = "quote"`) to every running
+    /// strategy that wants `symbol`.
+    pub fn on_quote(&mut self, view: &dyn StrategyView, symbol: &Symbol, quote: &QuoteTick) -> Vec<Intent> {
+        let mut out = Vec::new();
+        for i in 0..self.slots.len() {
+            self.call_at(
+                i,
+                &mut out,
+                |s| if s.wants(symbol) { s.on_quote(view, symbol, quote) } else { Ok(Vec::new()) },
+            );
         }
         out
     }
@@ -221,12 +328,21 @@ impl StrategyHost {
         out
     }
 
-    /// Runs `on_stop` and removes the strategy.
+    /// Runs `on_stop`, queues its state for saving and removes the strategy (a [`Halt`]
+    /// says `stopped`).
     pub fn stop(&mut self, view: &dyn StrategyView, id: &StrategyId) -> Vec<Intent> {
+        self.stop_because(view, id, "stopped")
+    }
+
+    fn stop_because(&mut self, view: &dyn StrategyView, id: &StrategyId, reason: &str) -> Vec<Intent> {
         let mut out = Vec::new();
         self.call(id, &mut out, |s| s.on_stop(view));
+        if let Some(state) = self.state_of(id, view) {
+            self.saves.push(state);
+        }
         if self.slots.shift_remove(id).is_some() {
             self.events.push(HostEvent::Stopped(id.clone()));
+            self.halts.push(Halt { strategy: id.clone(), reason: reason.to_owned() });
         }
         out
     }
@@ -245,6 +361,14 @@ impl StrategyHost {
     /// [`ErrorKind::Unknown`] or [`ErrorKind::State`].
     pub fn restore_state(&mut self, id: &StrategyId, state: &serde_json::Value) -> Result<(), StrategyError> {
         self.slot(id)?.strategy.restore_state(state)
+    }
+
+    /// Restores a saved state (after a restart, before [`StrategyHost::start`]); a failure
+    /// becomes a [`HostEvent::Error`] and the strategy keeps an empty state.
+    pub fn restore_saved(&mut self, saved: &StrategyState) {
+        if let Err(e) = self.restore_state(&saved.strategy_id, &saved.state) {
+            self.events.push(HostEvent::Error(e));
+        }
     }
 
     fn slot(&self, id: &StrategyId) -> Result<&Slot, StrategyError> {
@@ -289,13 +413,13 @@ impl StrategyHost {
                 let kind = e.kind;
                 self.events.push(HostEvent::Error(e));
                 if matches!(kind, ErrorKind::Budget | ErrorKind::Memory) {
+                    self.halts.push(Halt { strategy: id.clone(), reason: format!("paused: {reason}") });
                     slot.info.status = StrategyStatus::Paused(reason);
                     self.events.push(HostEvent::Paused(id.clone()));
                 } else if slot.info.consecutive_errors >= self.config.max_consecutive_errors {
-                    slot.info.status = StrategyStatus::Disabled(format!(
-                        "{} consecutive errors, last: {reason}",
-                        slot.info.consecutive_errors
-                    ));
+                    let why = format!("{} consecutive errors, last: {reason}", slot.info.consecutive_errors);
+                    self.halts.push(Halt { strategy: id.clone(), reason: format!("disabled: {why}") });
+                    slot.info.status = StrategyStatus::Disabled(why);
                     self.events.push(HostEvent::Disabled(id.clone()));
                 }
             }
@@ -348,13 +472,11 @@ impl StrategyHost {
     fn apply_change(&mut self, view: &dyn StrategyView, path: &Path, since: Instant, out: &mut Vec<Intent>) {
         let existing = self.slots.iter().find(|(_, s)| s.path == path).map(|(id, _)| id.clone());
         match (existing, path.exists()) {
-            (Some(id), false) => out.extend(self.stop(view, &id)),
+            (Some(id), false) => out.extend(self.stop_because(view, &id, "stopped: file deleted")),
             (None, false) => {}
             (None, true) => match self.load_file(path) {
-                Ok(id) => {
-                    self.events.push(HostEvent::Started(id.clone()));
-                    self.call(&id, out, |s| s.on_start(view));
-                }
+                Ok(id) if self.defer_starts => self.unstarted.push(id),
+                Ok(id) => out.extend(self.start_one(view, &id)),
                 Err(e) => self.events.push(HostEvent::ReloadFailed(e)),
             },
             (Some(id), true) => self.reload(view, &id, path, since, out),
@@ -366,17 +488,27 @@ impl StrategyHost {
         let generation = slot.info.generation + 1;
         let loaded = LuaStrategy::load(path, &self.config, generation).and_then(|mut new| {
             let old = slot.strategy.export_state()?;
+            new.inherit_prices(&slot.strategy);
             let cmds = new.on_reload(view, &old)?;
-            Ok((new, cmds))
+            let state = new.export_state()?;
+            Ok((new, cmds, state))
         });
         match loaded {
-            Ok((new, cmds)) => {
+            Ok((new, cmds, state)) => {
+                let save = StrategyState {
+                    strategy_id: id.clone(),
+                    state,
+                    script_hash: new.script_hash().to_owned(),
+                    generation,
+                    updated_at: view.now(),
+                };
                 slot.info.generation = generation;
                 slot.info.script_hash = new.script_hash().to_owned();
                 slot.info.status = StrategyStatus::Running;
                 slot.info.consecutive_errors = 0;
                 slot.strategy = new;
                 out.extend(cmds.into_iter().map(|command| Intent { strategy: id.clone(), command }));
+                self.saves.push(save);
                 self.events.push(HostEvent::Reloaded { strategy: id.clone(), generation, latency: since.elapsed() });
             }
             Err(e) => self.events.push(HostEvent::ReloadFailed(e)),

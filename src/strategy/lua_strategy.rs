@@ -8,7 +8,7 @@
 use super::convert::{self, f, OrderContext};
 use super::error::{ErrorKind, StrategyError};
 use super::signal::Signal;
-use super::{script_hash, Command, HostConfig, Provenance, StrategyView};
+use super::{script_hash, Callback, Command, HostConfig, Provenance, SignalRef, StrategyView};
 use crate::data::Bar;
 use crate::model::{AccountId, ClientOrderId, Fill, Order, Side, StrategyId, Symbol};
 use mlua::chunk::ChunkMode;
@@ -16,6 +16,7 @@ use mlua::{Function, Lua, LuaSerdeExt, LuaString, Table, Thread, Value, VmState}
 use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
@@ -36,17 +37,21 @@ impl Kind {
     const ALL: [Kind; 8] =
         [Kind::Bar, Kind::Tick, Kind::Signal, Kind::Fill, Kind::Order, Kind::Start, Kind::Stop, Kind::Reload];
 
-    pub(crate) fn name(self) -> &'static str {
+    pub(crate) fn callback(self) -> Callback {
         match self {
-            Kind::Bar => "on_bar",
-            Kind::Tick => "on_tick",
-            Kind::Signal => "on_signal",
-            Kind::Fill => "on_fill",
-            Kind::Order => "on_order",
-            Kind::Start => "on_start",
-            Kind::Stop => "on_stop",
-            Kind::Reload => "on_reload",
+            Kind::Bar => Callback::Bar,
+            Kind::Tick => Callback::Tick,
+            Kind::Signal => Callback::Signal,
+            Kind::Fill => Callback::Fill,
+            Kind::Order => Callback::Order,
+            Kind::Start => Callback::Start,
+            Kind::Stop => Callback::Stop,
+            Kind::Reload => Callback::Reload,
         }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        self.callback().as_str()
     }
 }
 
@@ -57,7 +62,7 @@ pub struct CheckReport {
     pub strategy: StrategyId,
     /// The file.
     pub file: String,
-    /// FNV-1a 64 of the source, hex.
+    /// SHA-256 of the file's bytes, hex.
     pub script_hash: String,
     /// The callbacks it defines, in dispatcher order.
     pub callbacks: Vec<&'static str>,
@@ -99,8 +104,12 @@ pub struct LuaStrategy {
     budget: u64,
     budget_line: Rc<Cell<u32>>,
     logs: Vec<String>,
-    script_hash: std::sync::Arc<str>,
+    script_hash: Arc<str>,
     generation: u32,
+    /// One shared provenance per callback kind (built on first use).
+    provenance: [Option<Arc<Provenance>>; 9],
+    /// The provenance of orders placed by the `on_signal` call that is running.
+    signal_provenance: Option<Arc<Provenance>>,
     names: Vec<(Symbol, LuaString)>,
     last_price: Vec<(Symbol, f64)>,
 }
@@ -259,6 +268,8 @@ impl LuaStrategy {
             logs: Vec::new(),
             script_hash: script_hash(source).into(),
             generation,
+            provenance: Default::default(),
+            signal_provenance: None,
             names: Vec::new(),
             last_price: Vec::new(),
         })
@@ -276,7 +287,7 @@ impl LuaStrategy {
         &self.file
     }
 
-    /// FNV-1a 64 of its source, hex.
+    /// SHA-256 of its file's bytes, hex.
     #[must_use]
     pub fn script_hash(&self) -> &str {
         &self.script_hash
@@ -298,6 +309,12 @@ impl LuaStrategy {
         self.callbacks[kind as usize]
     }
 
+    /// Takes over the last prices `old` saw (a reloaded version sizes notional orders at
+    /// once, before its first bar).
+    pub(crate) fn inherit_prices(&mut self, old: &LuaStrategy) {
+        self.last_price.clone_from(&old.last_price);
+    }
+
     /// Takes the lines `ctx:log` wrote since the last call.
     pub fn take_logs(&mut self) -> Vec<String> {
         std::mem::take(&mut self.logs)
@@ -317,10 +334,11 @@ impl LuaStrategy {
     /// `ctx.state` as JSON (plain data only: numbers, strings, booleans, tables).
     ///
     /// # Errors
-    /// [`ErrorKind::State`] when the state holds functions, userdata or cycles.
+    /// [`ErrorKind::State`] naming the key path when the state holds a function, userdata,
+    /// a thread, NaN/inf, mixed or sparse numeric keys, or a cycle.
     pub fn export_state(&self) -> Result<serde_json::Value, StrategyError> {
         let s: Value = self.ctx.raw_get("state").map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))?;
-        self.lua.from_value(s).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))
+        super::state::to_json(&s).map_err(|m| StrategyError::new(self.id.as_str(), &self.file, ErrorKind::State, m))
     }
 
     /// Replaces `ctx.state` with `state` (JSON `null` becomes `nil`).
@@ -388,7 +406,7 @@ impl LuaStrategy {
         self.run(view, Kind::Bar, args, false)
     }
 
-    /// Runs `on_tick(ctx, tick)` with `tick = {symbol, ts, price, size}`.
+    /// Runs `on_tick(ctx, tick)` for a trade, with `tick = {kind = "trade", symbol, ts, price, size}`.
     ///
     /// # Errors
     /// As [`LuaStrategy::on_bar`].
@@ -403,10 +421,40 @@ impl LuaStrategy {
             return Ok(Vec::new());
         }
         let t = self.table(|t| {
+            t.raw_set("kind", "trade")?;
             t.raw_set("symbol", symbol.as_str())?;
             t.raw_set("ts", secs(tick.ts.nanos()))?;
             t.raw_set("price", f(tick.price))?;
             t.raw_set("size", f(tick.size))
+        })?;
+        self.run(view, Kind::Tick, (Kind::Tick as u8, secs(view.now().nanos()), t), false)
+    }
+
+    /// Runs `on_tick(ctx, tick)` for a top-of-book quote, with
+    /// `tick = {kind = "quote", symbol, ts, bid, ask, bid_size, ask_size}`. The mid price
+    /// becomes the symbol's last price (what notional orders are sized at).
+    ///
+    /// # Errors
+    /// As [`LuaStrategy::on_bar`].
+    pub fn on_quote(
+        &mut self,
+        view: &dyn StrategyView,
+        symbol: &Symbol,
+        quote: &crate::data::QuoteTick,
+    ) -> Result<Vec<Command>, StrategyError> {
+        let (bid, ask) = (f(quote.bid), f(quote.ask));
+        self.remember_price(symbol, (bid + ask) / 2.0);
+        if !self.has(Kind::Tick) {
+            return Ok(Vec::new());
+        }
+        let t = self.table(|t| {
+            t.raw_set("kind", "quote")?;
+            t.raw_set("symbol", symbol.as_str())?;
+            t.raw_set("ts", secs(quote.ts.nanos()))?;
+            t.raw_set("bid", bid)?;
+            t.raw_set("ask", ask)?;
+            t.raw_set("bid_size", f(quote.bid_size))?;
+            t.raw_set("ask_size", f(quote.ask_size))
         })?;
         self.run(view, Kind::Tick, (Kind::Tick as u8, secs(view.now().nanos()), t), false)
     }
@@ -422,7 +470,31 @@ impl LuaStrategy {
         }
         let t = self.table(|t| signal.fill_table(t))?;
         let hold = signal.is_hold();
-        self.run(view, Kind::Signal, (Kind::Signal as u8, secs(view.now().nanos()), t), hold)
+        self.signal_provenance = Some(Arc::new(Provenance {
+            script_hash: self.script_hash.clone(),
+            generation: self.generation,
+            callback: Callback::Signal,
+            signal: Some(SignalRef { id: signal.id.clone(), provider: signal.provider.clone() }),
+        }));
+        let result = self.run(view, Kind::Signal, (Kind::Signal as u8, secs(view.now().nanos()), t), hold);
+        self.signal_provenance = None;
+        result
+    }
+
+    /// The provenance of an order emitted now by callback `kind` (shared per kind; per
+    /// signal for `on_signal`).
+    fn provenance_for(&mut self, kind: Kind) -> Arc<Provenance> {
+        if kind == Kind::Signal {
+            if let Some(p) = &self.signal_provenance {
+                return p.clone();
+            }
+        }
+        let (hash, generation) = (&self.script_hash, self.generation);
+        self.provenance[kind as usize]
+            .get_or_insert_with(|| {
+                Arc::new(Provenance { script_hash: hash.clone(), generation, callback: kind.callback(), signal: None })
+            })
+            .clone()
     }
 
     /// Runs `on_fill(ctx, fill)` with `fill = {order_id, symbol, side, qty, price, fee, ts}`.
@@ -556,6 +628,7 @@ impl LuaStrategy {
         hold_signal: bool,
         out: &mut Vec<Command>,
     ) -> Result<(Value, Value), String> {
+        let provenance = if matches!(op, 1 | 2) { Some(self.provenance_for(kind)) } else { None };
         let lua_e = |e: mlua::Error| e.to_string();
         let last = &self.last_price;
         let last_price = |s: &Symbol| last.iter().find(|(k, _)| k == s).map(|e| e.1);
@@ -567,16 +640,13 @@ impl LuaStrategy {
                 let Value::Table(t) = a else {
                     return Err(format!("ctx:{verb} takes a table, e.g. ctx:{verb}{{symbol = \"X\", qty = 1}}"));
                 };
-                let request = convert::order_from_table(&t, Some(side), &cx).map_err(|m| format!("ctx:{verb}: {m}"))?;
+                let mut request =
+                    convert::order_from_table(&t, Some(side), &cx).map_err(|m| format!("ctx:{verb}: {m}"))?;
                 if hold_signal && !request.reduce_only {
                     return Err(format!("ctx:{verb}: a hold/neutral signal approves nothing; only reduce_only orders may be sent while handling it"));
                 }
-                let provenance = Provenance {
-                    script_hash: self.script_hash.clone(),
-                    generation: self.generation,
-                    callback: kind.name(),
-                };
-                out.push(Command::Submit { request, provenance });
+                request.provenance = provenance;
+                out.push(Command::Submit { request });
                 none
             }
             3 => {

@@ -19,12 +19,14 @@ mod host;
 mod lua_strategy;
 mod reload;
 mod signal;
+mod state;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::model::{Callback, Provenance, SignalRef};
 pub use error::{ErrorKind, StrategyError};
-pub use host::{HostEvent, StrategyHost, StrategyInfo, StrategyStatus};
+pub use host::{Halt, HostEvent, StrategyHost, StrategyInfo, StrategyStatus};
 pub use lua_strategy::{check_file, CheckReport, LuaStrategy};
 pub use reload::ReloadEvent;
 pub use signal::{load_signals_jsonl, Signal, SignalAction, SignalLineError};
@@ -35,27 +37,15 @@ use crate::model::{
 };
 use rust_decimal::Decimal;
 
-/// Where an order intent came from: which version of which script, in which callback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provenance {
-    /// 16 hex digits: FNV-1a 64 of the script's source text.
-    pub script_hash: std::sync::Arc<str>,
-    /// Reload generation of the strategy: 0 when first loaded, +1 per successful reload.
-    pub generation: u32,
-    /// The callback that emitted the intent (`on_bar`, `on_signal`, …).
-    pub callback: &'static str,
-}
-
 /// What a strategy asks the engine to do. Intents only: risk and the OMS decide.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::large_enum_variant, reason = "Submit is the common variant; commands are moved once, not stored")]
 pub enum Command {
-    /// Submit a new order (already quantized to the instrument and shape-validated).
+    /// Submit a new order (already quantized to the instrument and shape-validated); its
+    /// `provenance` names the script version and callback that emitted it.
     Submit {
         /// The order request.
         request: OrderRequest,
-        /// Which script version and callback emitted it.
-        provenance: Provenance,
     },
     /// Cancel one of the strategy's working orders.
     Cancel(ClientOrderId),
@@ -157,6 +147,36 @@ pub struct HostConfig {
     /// parameter sweep's grid point, a config file); names a strategy does not declare are
     /// left alone for that strategy.
     pub params: std::collections::BTreeMap<String, serde_json::Value>,
+    /// What happens to a strategy's open orders when it is stopped (file deleted), paused
+    /// (budget or memory) or disabled (too many errors).
+    pub on_stop_orders: OnStopOrders,
+    /// How often (wall-clock time) the runner saves every strategy's `ctx.state` besides the
+    /// saves on reload and on stop; `None` (the default, for backtests) saves only then.
+    /// Paper/live runs set e.g. 60 s so a crash loses at most that much state.
+    pub state_save_every: Option<std::time::Duration>,
+}
+
+/// What the runner does with a halted strategy's open orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStopOrders {
+    /// Cancel them through the engine, audited with the strategy and the reason (default).
+    #[default]
+    Cancel,
+    /// Leave them working (they stay attached to the strategy; a reloaded or resumed
+    /// version sees them in `ctx:orders()`).
+    Leave,
+}
+
+impl OnStopOrders {
+    /// Parses `cancel` or `leave`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "cancel" => Some(Self::Cancel),
+            "leave" => Some(Self::Leave),
+            _ => None,
+        }
+    }
 }
 
 impl Default for HostConfig {
@@ -168,17 +188,24 @@ impl Default for HostConfig {
             max_consecutive_errors: 5,
             reload_debounce: std::time::Duration::from_millis(100),
             params: std::collections::BTreeMap::new(),
+            on_stop_orders: OnStopOrders::Cancel,
+            state_save_every: None,
         }
     }
 }
 
-/// 64-bit FNV-1a of the source text as 16 hex digits (stable across runs and builds).
+/// SHA-256 of a script file's bytes as 64 lowercase hex digits: what order provenance and
+/// saved state record, so a stored order names the exact file version that placed it
+/// (`sha256sum strategies/x.lua` prints the same digits).
 #[must_use]
 pub fn script_hash(source: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in source {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(source);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
     }
-    format!("{h:016x}")
+    out
 }

@@ -21,6 +21,9 @@ pub enum SignalAction {
 /// One signal, e.g. an LLM's suggestion with its reasoning.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
+    /// Its id: the JSONL `id` field, or `<provider>:<ts nanos>:<symbol>` when absent.
+    /// Orders placed while handling it record it in their provenance.
+    pub id: String,
     /// The instrument.
     pub symbol: Symbol,
     /// The suggestion.
@@ -66,6 +69,7 @@ impl Signal {
                 "target"
             }
         };
+        t.raw_set("id", self.id.as_str())?;
         t.raw_set("symbol", self.symbol.as_str())?;
         t.raw_set("side", side)?;
         t.raw_set("confidence", self.confidence)?;
@@ -90,6 +94,8 @@ pub struct SignalLineError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
+    #[serde(default)]
+    id: Option<String>,
     symbol: String,
     #[serde(default)]
     side: Option<String>,
@@ -124,8 +130,15 @@ fn parse_line(line: &str) -> Result<Signal, String> {
         (None, None) => return Err("side or target is required".into()),
     };
     let ts = Timestamp::parse_rfc3339(&r.ts).map_err(|e| format!("ts '{}': {e}", r.ts))?;
+    let symbol = Symbol::try_new(r.symbol).map_err(|e| e.to_string())?;
+    let id = match r.id {
+        Some(id) if id.trim().is_empty() => return Err("id must not be empty".into()),
+        Some(id) => id,
+        None => format!("{}:{}:{symbol}", r.provider, ts.nanos()),
+    };
     Ok(Signal {
-        symbol: Symbol::try_new(r.symbol).map_err(|e| e.to_string())?,
+        id,
+        symbol,
         action,
         confidence: r.confidence,
         reasoning: r.reasoning,
@@ -176,10 +189,25 @@ mod tests {
         assert_eq!(ok.len(), 2);
         assert_eq!(ok[0].action, SignalAction::Buy);
         assert_eq!(ok[0].reasoning, "earnings");
+        assert_eq!(ok[0].id, "p:1388620800000000000:ORCL", "derived when the line has no id");
         assert_eq!(ok[1].action, SignalAction::Hold);
         assert_eq!(bad.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 4, 6]);
         assert!(bad[1].message.contains("sideways"), "{}", bad[1].message);
         assert!(bad[2].message.contains("[0, 1]"), "{}", bad[2].message);
+    }
+
+    #[test]
+    fn signal_ids_come_from_the_line_and_must_not_be_empty() {
+        let (ok, bad) = load_signals_jsonl(concat!(
+            r#"{"id":"sig-7","symbol":"X","side":"buy","confidence":0.9,"ts":"2014-01-02T00:00:00Z"}"#,
+            "\n",
+            r#"{"id":" ","symbol":"X","side":"buy","confidence":0.9,"ts":"2014-01-02T00:00:00Z"}"#,
+        ));
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].id, "sig-7");
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 2);
+        assert!(bad[0].message.contains("id must not be empty"), "{}", bad[0].message);
     }
 
     #[test]

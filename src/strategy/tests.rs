@@ -237,7 +237,8 @@ fn ctx_buy_builds_a_quantized_order_with_everything_attached() {
     end }"#;
     let mut s = load_src("b", src).unwrap();
     let cmds = s.on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(100))).unwrap();
-    let Command::Submit { request, provenance } = &cmds[0] else { panic!("{cmds:?}") };
+    let Command::Submit { request } = &cmds[0] else { panic!("{cmds:?}") };
+    let provenance = request.provenance.as_deref().unwrap();
     assert_eq!(request.qty, dec!(10));
     assert_eq!(request.limit_price, Some(dec!(101.26)));
     assert_eq!(request.order_type, OrderType::Limit);
@@ -248,9 +249,11 @@ fn ctx_buy_builds_a_quantized_order_with_everything_attached() {
     );
     let llm = request.llm.as_ref().unwrap();
     assert_eq!((llm.reasoning(), llm.confidence(), llm.provider(), llm.model()), ("momentum", 0.8, "acme", "m1"));
-    assert_eq!(provenance.callback, "on_bar");
+    assert_eq!(provenance.callback, crate::model::Callback::Bar);
     assert_eq!(provenance.generation, 0);
     assert_eq!(&*provenance.script_hash, script_hash(src.as_bytes()));
+    assert_eq!(provenance.script_hash.len(), 64, "sha256 in hex");
+    assert_eq!(provenance.signal, None);
 }
 
 #[test]
@@ -513,8 +516,7 @@ fn breakout_trailing_buys_the_breakout_and_trails_the_fill() {
         (r.side, r.order_type, r.trailing, r.reduce_only, r.qty),
         (Side::Sell, OrderType::TrailingStop, Some(crate::model::TrailingOffset::Percent(dec!(5))), true, dec!(100))
     );
-    let Command::Submit { provenance, .. } = &cmds[0] else { unreachable!() };
-    assert_eq!(provenance.callback, "on_fill");
+    assert_eq!(r.provenance.as_ref().unwrap().callback, crate::model::Callback::Fill);
 }
 
 #[test]
@@ -632,8 +634,7 @@ fn reload_runs_new_code_with_old_state_and_a_broken_edit_keeps_the_old() {
     let intents = host.on_bar(&view, &sym("X"), &bar(dec!(1)));
     let r = submit(&intents[0].command);
     assert_eq!((r.side, r.qty), (Side::Sell, dec!(2)));
-    let Command::Submit { provenance, .. } = &intents[0].command else { unreachable!() };
-    assert_eq!(provenance.generation, 1);
+    assert_eq!(r.provenance.as_ref().unwrap().generation, 1);
     assert_eq!(host.export_state(&id).unwrap(), serde_json::json!({"n": 3, "migrated": 2}));
     // Broken edit: reported, old (generation 1) code keeps running.
     std::fs::write(&path, "return { on_bar = function(ctx, b)\n if then end }").unwrap();
@@ -696,4 +697,116 @@ fn watcher_reloads_a_saved_file_between_callbacks() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     assert_eq!(host.ids().iter().map(|i| i.as_str().to_owned()).collect::<Vec<_>>(), vec!["w", "n"]);
+}
+
+// ---------------------------------------------------------------- quotes, provenance, halts
+
+#[test]
+fn quotes_reach_on_tick_with_bid_ask_and_sizes_and_trades_keep_price_and_size() {
+    let src = "return { on_tick = function(ctx, t)\n table.insert(ctx.state, t)\n if t.kind == 'quote' and t.ask - t.bid < 0.05 then ctx:buy{symbol = t.symbol, qty = t.ask_size} end\nend }";
+    let mut s = load_src("q", src).unwrap();
+    let view = FakeView::default();
+    s.restore_state(&serde_json::json!([])).unwrap();
+    let quote = crate::data::QuoteTick {
+        ts: Timestamp::from_secs(2_000),
+        bid: dec!(100.01),
+        ask: dec!(100.03),
+        bid_size: dec!(300),
+        ask_size: dec!(200),
+    };
+    let cmds = s.on_quote(&view, &sym("ORCL"), &quote).unwrap();
+    let r = submit(&cmds[0]);
+    assert_eq!((r.qty, r.provenance.as_ref().unwrap().callback), (dec!(200), Callback::Tick));
+    let trade = crate::data::TradeTick { ts: Timestamp::from_secs(2_001), price: dec!(100.02), size: dec!(7) };
+    assert!(s.on_tick(&view, &sym("ORCL"), &trade).unwrap().is_empty());
+    let st = s.export_state().unwrap();
+    assert_eq!(
+        st[0],
+        serde_json::json!({"kind": "quote", "symbol": "ORCL", "ts": 2000, "bid": 100.01, "ask": 100.03,
+                           "bid_size": 300, "ask_size": 200})
+    );
+    assert_eq!(st[1], serde_json::json!({"kind": "trade", "symbol": "ORCL", "ts": 2001, "price": 100.02, "size": 7}));
+}
+
+#[test]
+fn orders_from_on_signal_name_the_signal_and_others_share_one_provenance_per_callback() {
+    let src = "return {\n on_bar = function(ctx, b) ctx:buy{symbol = b.symbol, qty = 1}; ctx:buy{symbol = b.symbol, qty = 2} end,\n on_signal = function(ctx, s) ctx:buy{symbol = s.symbol, qty = 1, reasoning = s.reasoning, confidence = s.confidence} end }";
+    let mut s = load_src("p", src).unwrap();
+    let view = FakeView::default();
+    let cmds = s.on_bar(&view, &sym("ORCL"), &bar(dec!(10))).unwrap();
+    let (a, b) = (submit(&cmds[0]).provenance.clone().unwrap(), submit(&cmds[1]).provenance.clone().unwrap());
+    assert!(std::sync::Arc::ptr_eq(&a, &b), "one shared provenance per callback kind");
+    let (sig, _) = load_signals_jsonl(
+        r#"{"id":"sig-42","symbol":"ORCL","side":"buy","confidence":0.7,"reasoning":"beat","provider":"acme","ts":"2014-01-02T00:00:00Z"}"#,
+    );
+    let cmds = s.on_signal(&view, &sig[0]).unwrap();
+    let p = submit(&cmds[0]).provenance.clone().unwrap();
+    assert_eq!(p.callback, Callback::Signal);
+    assert_eq!(p.signal, Some(SignalRef { id: "sig-42".into(), provider: "acme".into() }));
+    assert_eq!(p.script_hash, a.script_hash);
+    // After the signal, bar orders carry no signal.
+    let cmds = s.on_bar(&view, &sym("ORCL"), &bar(dec!(10))).unwrap();
+    assert_eq!(submit(&cmds[0]).provenance.as_ref().unwrap().signal, None);
+}
+
+#[test]
+fn script_hash_is_the_sha256_of_the_file_bytes() {
+    // sha256("abc"), FIPS 180-2 test vector.
+    assert_eq!(script_hash(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+#[test]
+fn state_that_cannot_be_saved_names_the_strategy_and_key_and_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fn_state.lua"),
+        "return { on_bar = function(ctx, b) ctx.state.n = 1; ctx.state.hooks = {on = function() end} end }",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("fine.lua"), "return { on_bar = function(ctx, b) ctx.state.n = 7 end }").unwrap();
+    let mut host = StrategyHost::new(HostConfig::default());
+    assert!(host.load_dir(dir.path()).is_empty());
+    let view = FakeView::default();
+    host.on_bar(&view, &sym("X"), &bar(dec!(1)));
+    host.take_events();
+    let saved = host.snapshot_states(&view);
+    assert_eq!(saved.len(), 1, "only the plain-data state is saved");
+    assert_eq!((saved[0].strategy_id.as_str(), &saved[0].state), ("fine", &serde_json::json!({"n": 7})));
+    assert_eq!(saved[0].script_hash.len(), 64);
+    let err = host
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            HostEvent::Error(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((err.strategy.as_str(), err.kind), ("fn_state", ErrorKind::State));
+    assert!(err.message.contains("ctx.state.hooks.on holds a function"), "{err}");
+}
+
+#[test]
+fn stops_pauses_and_disables_are_reported_as_halts_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spin.lua"), "return { on_bar = function() while true do end end }").unwrap();
+    std::fs::write(dir.path().join("err.lua"), "return { on_bar = function() error('boom') end }").unwrap();
+    let gone = dir.path().join("gone.lua");
+    std::fs::write(&gone, "return { on_stop = function(ctx) ctx.state.stopped = true end }").unwrap();
+    let mut host = StrategyHost::new(HostConfig { max_consecutive_errors: 2, ..small_budget() });
+    assert!(host.load_dir(dir.path()).is_empty());
+    let view = FakeView::default();
+    host.on_bar(&view, &sym("X"), &bar(dec!(1)));
+    host.on_bar(&view, &sym("X"), &bar(dec!(1)));
+    std::fs::remove_file(&gone).unwrap();
+    host.reload_path(&view, &gone);
+    let halts = host.take_halts();
+    let reason = |id: &str| halts.iter().find(|h| h.strategy.as_str() == id).map(|h| h.reason.clone()).unwrap();
+    assert_eq!(halts.len(), 3, "{halts:?}");
+    assert!(reason("spin").starts_with("paused: ") && reason("spin").contains("instruction budget"));
+    assert!(reason("err").starts_with("disabled: 2 consecutive errors"), "{}", reason("err"));
+    assert_eq!(reason("gone"), "stopped: file deleted");
+    let saves = host.take_state_saves();
+    assert_eq!(saves.len(), 1);
+    assert_eq!(saves[0].state, serde_json::json!({"stopped": true}), "saved after on_stop");
+    assert!(host.take_halts().is_empty(), "taken once");
 }

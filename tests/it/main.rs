@@ -8,4 +8,5 @@ mod protect;
 mod report;
 mod store;
 mod strategies;
+mod strategy_store;
 mod support;

@@ -197,7 +197,7 @@ impl SimVenue {
             Err(reason) => return reject(reason, out),
         };
         self.next_order += 1;
-        let Ok(venue_order_id) = VenueOrderId::try_new(numbered("SIM-", self.next_order)) else {
+        let Ok(venue_order_id) = VenueOrderId::try_from_str(Numbered::new("SIM-", self.next_order).as_str()) else {
             return reject("venue order id", out);
         };
         out.push(VenueEvent::Accepted { cid: order.cid.clone(), venue_order_id, ts });
@@ -317,23 +317,44 @@ impl SimVenue {
     }
 }
 
-/// `prefix` followed by `n` in decimal (ids are made for every order and fill, so without
-/// the formatting machinery).
-fn numbered(prefix: &str, mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// `prefix` (at most 8 bytes of ASCII) followed by `n` in decimal, on the stack: ids are made
+/// for every order and fill, so without the formatting machinery or a temporary `String`.
+struct Numbered {
+    buf: [u8; 28],
+    len: usize,
+}
+
+impl Numbered {
+    fn new(prefix: &str, mut n: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
+        let mut buf = [0u8; 28];
+        let p = prefix.len().min(8);
+        buf[..p].copy_from_slice(&prefix.as_bytes()[..p]);
+        let d = digits.len() - i;
+        buf[p..p + d].copy_from_slice(&digits[i..]);
+        Self { buf, len: p + d }
     }
-    let mut s = String::with_capacity(prefix.len() + digits.len() - i);
-    s.push_str(prefix);
-    s.extend(digits[i..].iter().map(|d| char::from(*d)));
-    s
+
+    fn as_str(&self) -> &str {
+        // ASCII prefix and digits; a prefix cut inside a character cannot happen for the
+        // literal prefixes used here, and would show as an empty id (refused by the caller).
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+/// [`Numbered`] as a `String`.
+#[cfg(test)]
+fn numbered(prefix: &str, n: u64) -> String {
+    Numbered::new(prefix, n).as_str().to_owned()
 }
 
 impl Pass<'_> {
@@ -396,7 +417,7 @@ impl Pass<'_> {
             return;
         }
         *self.next_trade += 1;
-        let Ok(trade_id) = TradeId::try_new(numbered("SIM-T", *self.next_trade)) else { return };
+        let Ok(trade_id) = TradeId::try_from_str(Numbered::new("SIM-T", *self.next_trade).as_str()) else { return };
         let fee = fees::fee(price, qty, hit.liquidity, self.config.maker_fee_bps, self.config.taker_fee_bps);
         self.budget.take(w.side, qty);
         w.filled += qty;
