@@ -353,6 +353,7 @@ impl RunContext<'_> {
         let mut signals = std::mem::take(&mut self.signals).into_iter().peekable();
         let (mut events, mut last_ts) = (0u64, Timestamp(0));
         let mut signals_after_end = 0usize;
+        let mut alerts: BTreeMap<String, u64> = BTreeMap::new();
 
         runner.start()?;
         while let Some(event) = self.stream.next_event()? {
@@ -363,6 +364,9 @@ impl RunContext<'_> {
             }
             runner.on_market(&event)?;
             drain(&mut runner, &mut bookings, &mut recorder);
+            for alert in runner.engine_mut().take_alerts() {
+                *alerts.entry(alert_kind(&alert)).or_insert(0u64) += 1;
+            }
             let price = match &event {
                 MarketEvent::Bar(_, b) => b.close,
                 other => other.mark_price(),
@@ -395,6 +399,7 @@ impl RunContext<'_> {
         let rejections: BTreeMap<String, u64> =
             runner.engine().risk().rejection_counts().iter().map(|(code, n)| (code.as_str().to_owned(), *n)).collect();
         report.set_extra("risk_rejections", serde_json::json!(rejections));
+        report.set_extra("alerts", serde_json::json!(alerts));
         report.set_extra(
             "strategies",
             serde_json::json!(runner.host().ids().iter().map(StrategyId::as_str).collect::<Vec<_>>()),
@@ -429,6 +434,26 @@ fn drain<J: Journal>(runner: &mut StrategyRunner<SimVenue, J>, buf: &mut Vec<Boo
     for b in buf.drain(..) {
         recorder.on_fill(&b.fill, &b.trade.strategy_id, b.llm.as_ref());
         recorder.on_trade(&b.trade, b.llm.as_ref());
+    }
+}
+
+/// An alert's kind and scope, the key alerts are counted under in the report (a run can
+/// raise thousands; the log shows each with `LUATRADE_LOG=warn`).
+fn alert_kind(alert: &crate::engine::EngineAlert) -> String {
+    use crate::engine::EngineAlert;
+    match alert {
+        EngineAlert::Risk(a) => {
+            let text = format!("{a:?}");
+            let name = text.split([' ', '{', '(']).next().unwrap_or("risk").to_owned();
+            match text.split_once("scope: ") {
+                Some((_, rest)) => {
+                    let scope = rest.split(", ").next().unwrap_or("").trim_end_matches(" }");
+                    format!("{name} {scope}")
+                }
+                None => name,
+            }
+        }
+        other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("engine").to_owned(),
     }
 }
 

@@ -121,12 +121,13 @@ impl Default for OmsConfig {
 
 impl OmsConfig {
     /// For in-memory backtests on the simulated venue: nothing to persist, and no late fills
-    /// can arrive (the simulated venue never fills a finished order), so finished orders
-    /// leave memory at once (their last state has already been reported). Bookings are kept
+    /// can arrive (the simulated venue never fills a finished order), so only a small window
+    /// of finished orders stays in memory — enough for the engine to hand each one's final
+    /// state and fills to its strategy after the event that finished it. Bookings are kept
     /// for the report.
     #[must_use]
     pub fn in_memory_backtest() -> Self {
-        Self { journal: false, terminal_cache: 0, bookings: true }
+        Self { journal: false, terminal_cache: 1024, bookings: true }
     }
 }
 

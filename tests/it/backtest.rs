@@ -80,6 +80,24 @@ fn a_stored_run_is_tagged_with_its_id_and_a_rerun_gets_a_new_one() {
 }
 
 #[test]
+fn a_stored_run_trades_exactly_like_an_in_memory_one() {
+    // Every shipped strategy with allocations and signals: fills, order updates and risk
+    // must not depend on whether the run is persisted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = BacktestConfig::new(vec![orcl()], root("strategies"));
+    c.settings = luatrade::config::load(root("examples/backtest.toml")).unwrap();
+    c.signals = Some(root("examples/signals/orcl_llm.jsonl"));
+    let memory = run(&c).unwrap();
+    c.db = Some(format!("sqlite://{}", dir.path().join("bt.db").display()));
+    let stored = run(&c).unwrap();
+    assert_eq!(memory.report.fingerprint(), stored.report.fingerprint());
+    let trades = |o: &luatrade::backtest::BacktestOutcome| o.report.metric("trades").unwrap();
+    assert_eq!(trades(&memory), trades(&stored));
+    assert!(trades(&memory) > 20.0, "{}", trades(&memory));
+    memory.report.reconcile().unwrap();
+}
+
+#[test]
 fn an_explicit_run_id_that_is_taken_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config("sma_cross.lua");
