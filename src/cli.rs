@@ -32,6 +32,9 @@ pub enum Command {
     /// Run the embedded default end to end: shipped prices, a Rust SMA-crossover rule, the
     /// OMS, the simulated venue and SQLite; print the books and what was stored.
     Demo(crate::demo::DemoArgs),
+    /// Run the strategies in a folder over recorded prices through the engine, risk, monitors
+    /// and the simulated venue, and write a report (or sweep parameters over a grid).
+    Backtest(Box<crate::backtest::args::BacktestArgs>),
     /// Work with Lua strategy files.
     Strategies {
         /// The action.
@@ -219,6 +222,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         // The engine is synchronous and owns its store runtime.
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Backtest(args) => crate::backtest::args::main(&args),
         Command::Strategies { action: StrategiesAction::Check { files } } => {
             let mut failed = 0;
             for file in &files {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
 
+pub mod backtest;
 pub mod cli;
 pub mod collections;
 pub mod config;

@@ -14,6 +14,10 @@ return {
     end
     if bar.close > e then
       local qty = math.floor(params.risk_cash / (params.stop_atr * a))
+      -- Size inside the risk limits: halve until risk would accept the entry.
+      while qty >= 1 and not ctx:check{ side = "buy", symbol = bar.symbol, qty = qty }.ok do
+        qty = math.floor(qty / 2)
+      end
       if qty >= 1 then
         ctx:buy{ symbol = bar.symbol, qty = qty,
                  stop_loss = bar.close - params.stop_atr * a,

@@ -1,6 +1,6 @@
 -- Acts on LLM signals: buys on a confident "buy", closes on a confident "sell", ignores
 -- "hold". Reasoning, confidence, provider and model travel into the order.
-local params = { min_confidence = 0.7, notional = 10000 }
+local params = { min_confidence = 0.7, notional = 3000 }
 
 return {
   params = params,

@@ -1,4 +1,5 @@
--- RSI mean reversion: buy a limit at the close when RSI(14) < 30, exit when RSI > 55.
+-- RSI mean reversion: buy a limit at the close (good till cancelled) when RSI(14) < 30; when
+-- RSI > 55, cancel an entry still resting and sell.
 local params = { period = 14, oversold = 30, exit = 55, qty = 50 }
 local rsi = ta.rsi(params.period)
 
@@ -11,9 +12,13 @@ return {
       return
     end
     if r < params.oversold and not ctx.state.long then
-      ctx:buy{ symbol = bar.symbol, qty = params.qty, type = "limit", limit_price = bar.close, tif = "day" }
+      ctx:buy{ symbol = bar.symbol, qty = params.qty, type = "limit", limit_price = bar.close, tif = "gtc" }
       ctx.state.long = true
     elseif r > params.exit and ctx.state.long then
+      -- An entry still resting is not wanted any more; what did fill is sold.
+      for _, o in ipairs(ctx:orders{ symbol = bar.symbol }) do
+        ctx:cancel(o.id)
+      end
       ctx:sell{ symbol = bar.symbol, qty = params.qty, reduce_only = true }
       ctx.state.long = false
     end

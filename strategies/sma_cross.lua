@@ -1,27 +1,41 @@
 -- SMA crossover: buy when the fast SMA crosses above the slow one, sell when it crosses below.
+-- One set of indicators per symbol, built on the first bar from ctx.params, so a sweep
+-- (`--param fast=5..20:5`) or a config file can change the lengths.
 local params = { fast = 10, slow = 30, qty = 100 }
-local fast, slow = ta.sma(params.fast), ta.sma(params.slow)
-local prev_diff = nil -- fast - slow on the previous bar (module local: rebuilt on reload)
+local books = {} -- per symbol: { fast = sma, slow = sma, prev = fast - slow on the previous bar }
+
+local function book(ctx, symbol)
+  local b = books[symbol]
+  if b == nil then
+    b = { fast = ta.sma(ctx.params.fast), slow = ta.sma(ctx.params.slow), prev = nil }
+    books[symbol] = b
+  end
+  return b
+end
 
 return {
   params = params,
 
   on_bar = function(ctx, bar)
-    local f = fast:update(bar.close)
-    local s = slow:update(bar.close)
+    local b = book(ctx, bar.symbol)
+    local f = b.fast:update(bar.close)
+    local s = b.slow:update(bar.close)
     if f == nil or s == nil then
       return
     end
     local diff = f - s
-    if prev_diff ~= nil then
-      if prev_diff <= 0 and diff > 0 and not ctx.state.long then
-        ctx:buy{ symbol = bar.symbol, qty = params.qty }
-        ctx.state.long = true
-      elseif prev_diff >= 0 and diff < 0 and ctx.state.long then
-        ctx:sell{ symbol = bar.symbol, qty = params.qty, reduce_only = true }
-        ctx.state.long = false
-      end
+    local prev = b.prev
+    b.prev = diff
+    if prev == nil then
+      return
     end
-    prev_diff = diff
+    local long = ctx.state[bar.symbol]
+    if prev <= 0 and diff > 0 and not long then
+      ctx:buy{ symbol = bar.symbol, qty = ctx.params.qty }
+      ctx.state[bar.symbol] = true
+    elseif prev >= 0 and diff < 0 and long then
+      ctx:sell{ symbol = bar.symbol, qty = ctx.params.qty, reduce_only = true }
+      ctx.state[bar.symbol] = false
+    end
   end,
 }

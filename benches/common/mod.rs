@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 /// The `p`-quantile (0..=1) of sorted latencies, nearest rank; zero for no samples.
+#[allow(dead_code, reason = "not every harness reports latency percentiles")]
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = (sorted.len().saturating_sub(1) as f64 * p).round() as usize;
     sorted.get(i).copied().unwrap_or_default()

@@ -128,6 +128,7 @@ pub struct Engine<V: Venue, J: Journal> {
     venue: V,
     journal: J,
     sequences: FastMap<StrategyId, (String, u64)>,
+    id_namespace: String,
     actions: Vec<Action>,
     events: Vec<VenueEvent>,
     now: Timestamp,
@@ -156,6 +157,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             venue,
             journal,
             sequences: FastMap::default(),
+            id_namespace: String::new(),
             actions: Vec::new(),
             events: Vec::new(),
             now: Timestamp::default(),
@@ -226,6 +228,11 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         &self.journal
     }
 
+    /// The journal, taking the engine apart (after a run, to read what it stored).
+    pub fn into_journal(self) -> J {
+        self.journal
+    }
+
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> EngineStats {
@@ -252,7 +259,13 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// Sets a strategy's intent counter (restored from the store after a restart so that the
     /// same intent re-derives the same client order id).
     pub fn set_sequence(&mut self, strategy: &StrategyId, last_used: u64) {
-        self.sequences.insert(strategy.clone(), (ClientOrderId::prefix_for(strategy), last_used));
+        self.sequences.insert(strategy.clone(), (ClientOrderId::prefix_in(&self.id_namespace, strategy), last_used));
+    }
+
+    /// Puts the client order ids this engine derives in a namespace (a backtest run id), so
+    /// several runs can share one database. Call before the first order.
+    pub fn set_id_namespace(&mut self, namespace: &str) {
+        self.id_namespace = namespace.to_owned();
     }
 
     /// Takes an order request from a strategy, the API or a signal: derives its client order
@@ -280,7 +293,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             None => self
                 .sequences
                 .entry(req.strategy_id.clone())
-                .or_insert_with(|| (ClientOrderId::prefix_for(&req.strategy_id), 0)),
+                .or_insert_with(|| (ClientOrderId::prefix_in(&self.id_namespace, &req.strategy_id), 0)),
         };
         *seq += 1;
         let cid = ClientOrderId::derive_from_prefix(prefix, *seq);

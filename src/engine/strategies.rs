@@ -123,6 +123,11 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         &self.engine
     }
 
+    /// The engine, taking the runner apart (after a run).
+    pub fn into_engine(self) -> Engine<V, J> {
+        self.engine
+    }
+
     /// Mutable engine (kill switch, limits).
     pub fn engine_mut(&mut self) -> &mut Engine<V, J> {
         &mut self.engine

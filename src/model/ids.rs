@@ -237,6 +237,19 @@ impl ClientOrderId {
         format!("{prefix}-{hash:08x}-")
     }
 
+    /// As [`ClientOrderId::prefix_for`] inside a namespace (a backtest run's id): the hash
+    /// covers `namespace/strategy`, so runs stored in one database never share an id. An
+    /// empty namespace gives exactly [`ClientOrderId::prefix_for`].
+    #[must_use]
+    pub fn prefix_in(namespace: &str, strategy: &StrategyId) -> String {
+        if namespace.is_empty() {
+            return Self::prefix_for(strategy);
+        }
+        let prefix: String = strategy.as_str().chars().map(|c| if allowed(c) { c } else { '_' }).take(12).collect();
+        let hash = fnv1a(format!("{namespace}/{}", strategy.as_str()).as_bytes()) as u32;
+        format!("{prefix}-{hash:08x}-")
+    }
+
     /// [`ClientOrderId::derive`] with the prefix from [`ClientOrderId::prefix_for`].
     #[must_use]
     pub fn derive_from_prefix(prefix: &str, seq: u64) -> Self {

@@ -88,6 +88,18 @@ pub enum Action {
     },
 }
 
+/// One fill as the books took it: the execution, its booking, and the LLM metadata of the
+/// order it filled (if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Booking {
+    /// The execution.
+    pub fill: Fill,
+    /// The booking (entry, add, partial exit, exit, reversal) with its realised P&L.
+    pub trade: crate::model::Trade,
+    /// The order's LLM metadata.
+    pub llm: Option<crate::model::LlmMeta>,
+}
+
 /// OMS settings.
 #[derive(Debug, Clone)]
 pub struct OmsConfig {
@@ -95,22 +107,27 @@ pub struct OmsConfig {
     pub journal: bool,
     /// How many terminal orders stay in memory for late fills and lookups.
     pub terminal_cache: usize,
+    /// Keep every booking (fill, trade, the order's LLM metadata) for [`Oms::take_bookings`]:
+    /// what a backtest report is built from when nothing is journaled.
+    pub bookings: bool,
 }
 
 impl Default for OmsConfig {
     /// Journaling on; 10,000 terminal orders kept for late fills from live venues.
     fn default() -> Self {
-        Self { journal: true, terminal_cache: 10_000 }
+        Self { journal: true, terminal_cache: 10_000, bookings: false }
     }
 }
 
 impl OmsConfig {
     /// For in-memory backtests on the simulated venue: nothing to persist, and no late fills
-    /// can arrive (the simulated venue never fills a finished order), so finished orders
-    /// leave memory at once (their last state has already been reported).
+    /// can arrive (the simulated venue never fills a finished order), so only a small window
+    /// of finished orders stays in memory — enough for the engine to hand each one's final
+    /// state and fills to its strategy after the event that finished it. Bookings are kept
+    /// for the report.
     #[must_use]
     pub fn in_memory_backtest() -> Self {
-        Self { journal: false, terminal_cache: 0 }
+        Self { journal: false, terminal_cache: 1024, bookings: true }
     }
 }
 
@@ -127,6 +144,7 @@ pub struct Oms {
     marks: FastMap<Symbol, Decimal>,
     next_position_id: u64,
     journal: WriteBatch,
+    bookings: Vec<Booking>,
     dirty_orders: FastIndexSet<ClientOrderId>,
     dirty_positions: FastIndexSet<(AccountId, Symbol)>,
     open: OpenCounts,
@@ -150,6 +168,7 @@ impl Oms {
             marks: FastMap::default(),
             next_position_id: 0,
             journal: WriteBatch::default(),
+            bookings: Vec::new(),
             dirty_orders: FastIndexSet::default(),
             dirty_positions: FastIndexSet::default(),
             open: OpenCounts::default(),
@@ -438,6 +457,17 @@ impl Oms {
         }
     }
 
+    /// Bookings since the last call, in the order they happened (empty unless
+    /// [`OmsConfig::bookings`] is on).
+    pub fn take_bookings(&mut self) -> Vec<Booking> {
+        std::mem::take(&mut self.bookings)
+    }
+
+    /// Moves bookings since the last call into `out` (keeps both allocations).
+    pub fn drain_bookings_into(&mut self, out: &mut Vec<Booking>) {
+        out.append(&mut self.bookings);
+    }
+
     /// Whether changes are journaled for the store at all ([`OmsConfig::journal`]).
     #[must_use]
     pub fn journaling(&self) -> bool {
@@ -552,6 +582,10 @@ impl Oms {
             None => {
                 self.marks.insert(fill.symbol.clone(), fill.price);
             }
+        }
+        if self.config.bookings {
+            let trade = booked.trade(&fill, &order.strategy_id, &order.account);
+            self.bookings.push(Booking { fill: fill.clone(), trade, llm: order.llm.clone() });
         }
         if rows {
             let account = &order.account;

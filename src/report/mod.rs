@@ -317,8 +317,8 @@ pub const METRIC_NAMES: &[&str] = &[
 ];
 
 impl Report {
-    /// Hex SHA-256 over the ordered fills: for each fill its trade id, client order id,
-    /// symbol, side, quantity, price, fee (normalised decimals) and time in ns, fields
+    /// Hex SHA-256 over the ordered fills: for each fill its trade id, strategy (not the
+    /// client order id, which carries a stored run's id), symbol, side, quantity, price, fee (normalised decimals) and time in ns, fields
     /// separated by 0x1F and fills terminated by 0x1E. Two runs with the same fills in the same
     /// order share it.
     #[must_use]

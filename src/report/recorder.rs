@@ -171,9 +171,11 @@ impl Recorder {
     /// One fill of an order, in the order fills happened; `strategy` owns the order; `llm` is
     /// the order's LLM metadata if any. Feeds the fingerprint, fees paid and turnover.
     pub fn on_fill(&mut self, fill: &Fill, strategy: &StrategyId, llm: Option<&LlmMeta>) {
-        let _ = (strategy, llm); // Attribution comes from the bookings (`on_trade`).
+        let _ = llm; // Attribution comes from the bookings (`on_trade`).
         let h = &mut self.hasher;
-        for field in [fill.trade_id.as_str(), fill.cid.as_str(), fill.symbol.as_str(), fill.side.as_str()] {
+        // The strategy, not the client order id: a stored run's ids carry its run id, and the
+        // same fills must give the same fingerprint wherever the run is kept.
+        for field in [fill.trade_id.as_str(), strategy.as_str(), fill.symbol.as_str(), fill.side.as_str()] {
             h.update(field.as_bytes());
             h.update([0x1f]);
         }

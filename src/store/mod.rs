@@ -19,6 +19,7 @@ pub mod export;
 mod postgres;
 pub mod protect;
 mod rows;
+pub mod runs;
 mod sql;
 mod sqlite;
 mod strategy;

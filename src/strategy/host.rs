@@ -193,6 +193,13 @@ impl StrategyHost {
         self.slots.keys().cloned().collect()
     }
 
+    /// A strategy's `params` table as JSON (after configured overrides), or `None` when it is
+    /// not loaded or its params cannot be read.
+    #[must_use]
+    pub fn params(&self, id: &StrategyId) -> Option<serde_json::Value> {
+        self.slots.get(id).and_then(|s| s.strategy.params_json().ok())
+    }
+
     /// Status and counters of a strategy.
     #[must_use]
     pub fn info(&self, id: &StrategyId) -> Option<&StrategyInfo> {
@@ -432,6 +439,9 @@ impl StrategyHost {
     /// reloaded (state handed over; on failure the old version keeps running), a new file is
     /// loaded and started, a deleted file's strategy is stopped. Call between callbacks.
     pub fn poll_reload(&mut self, view: &dyn StrategyView) -> Vec<Intent> {
+        if self.watcher.is_none() && self.pending.is_empty() {
+            return Vec::new(); // not watching (backtests): nothing can be due
+        }
         if let Some(w) = &self.watcher {
             while let Ok(ev) = w.rx.try_recv() {
                 match self.pending.iter_mut().find(|p| p.path == ev.path) {

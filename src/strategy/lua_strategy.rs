@@ -249,6 +249,8 @@ impl LuaStrategy {
             }
         }
         let (ctx, dispatch): (Table, Function) = make.call(module).map_err(internal)?;
+        apply_param_overrides(&lua, &ctx, &config.params)
+            .map_err(|m| StrategyError::new(&sid, file, ErrorKind::Shape, m))?;
         let thread = lua.create_thread(dispatch.clone()).map_err(internal)?;
         Ok(Self {
             id,
@@ -324,7 +326,7 @@ impl LuaStrategy {
         self.lua.used_memory()
     }
 
-    fn params_json(&self) -> Result<serde_json::Value, StrategyError> {
+    pub(crate) fn params_json(&self) -> Result<serde_json::Value, StrategyError> {
         let p: Value = self.ctx.raw_get("params").map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))?;
         self.lua.from_value(p).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))
     }
@@ -781,4 +783,35 @@ fn is_memory(e: &mlua::Error) -> bool {
         mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => is_memory(cause),
         _ => false,
     }
+}
+
+/// Replaces entries of the strategy's `params` table with the configured overrides (sweeps,
+/// config files). Only names the strategy declares are replaced, and only by a value of the
+/// same Lua type: a sweep cannot turn a number into a string.
+fn apply_param_overrides(
+    lua: &Lua,
+    ctx: &Table,
+    overrides: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    if overrides.is_empty() {
+        return Ok(());
+    }
+    let params: Table = ctx.raw_get("params").map_err(|e| format!("params: {e}"))?;
+    for (name, value) in overrides {
+        let current: Value = params.raw_get(name.as_str()).map_err(|e| format!("params.{name}: {e}"))?;
+        if current.is_nil() {
+            continue;
+        }
+        let new: Value = lua.to_value(value).map_err(|e| format!("params.{name} = {value}: {e}"))?;
+        let kind = |v: &Value| if matches!(v, Value::Integer(_)) { "number" } else { v.type_name() };
+        if kind(&current) != kind(&new) {
+            return Err(format!(
+                "params.{name} is a {} in the strategy; the override {value} is a {}",
+                kind(&current),
+                kind(&new)
+            ));
+        }
+        params.raw_set(name.as_str(), new).map_err(|e| format!("params.{name}: {e}"))?;
+    }
+    Ok(())
 }

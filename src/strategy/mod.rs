@@ -143,6 +143,10 @@ pub struct HostConfig {
     pub max_consecutive_errors: u32,
     /// Quiet time after the last change to a file before it is reloaded.
     pub reload_debounce: std::time::Duration,
+    /// Values that replace the same-named entries of every strategy's `params` table (a
+    /// parameter sweep's grid point, a config file); names a strategy does not declare are
+    /// left alone for that strategy.
+    pub params: std::collections::BTreeMap<String, serde_json::Value>,
     /// What happens to a strategy's open orders when it is stopped (file deleted), paused
     /// (budget or memory) or disabled (too many errors).
     pub on_stop_orders: OnStopOrders,
@@ -183,6 +187,7 @@ impl Default for HostConfig {
             instruction_budget: 1_000_000,
             max_consecutive_errors: 5,
             reload_debounce: std::time::Duration::from_millis(100),
+            params: std::collections::BTreeMap::new(),
             on_stop_orders: OnStopOrders::Cancel,
             state_save_every: None,
         }

@@ -575,7 +575,7 @@ fn llm_signal_passes_reasoning_and_confidence_and_never_acts_on_hold() {
     host.on_bar(&view, &sym("ORCL"), &bar(dec!(40))); // a price for notional sizing
     let intents: Vec<Vec<Intent>> = signals.iter().map(|s| host.on_signal(&view, s)).collect();
     let r = submit(&intents[0][0].command);
-    assert_eq!(r.qty, dec!(250), "10000 notional at 40");
+    assert_eq!(r.qty, dec!(75), "3000 notional at 40");
     let llm = r.llm.as_ref().unwrap();
     assert_eq!((llm.reasoning(), llm.confidence(), llm.provider(), llm.model()), ("cloud growth", 0.9, "acme", "m2"));
     assert!(intents[1].is_empty(), "low confidence");

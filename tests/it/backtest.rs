@@ -1,0 +1,191 @@
+//! `luatrade backtest` end to end on shipped data and strategies: determinism, the stored
+//! run, sweeps, and what bad inputs produce.
+
+use luatrade::backtest::sweep::{sweep, ParamRange};
+use luatrade::backtest::{run, BacktestConfig, BacktestError};
+use luatrade::data::DataSpec;
+use luatrade::engine::StoreJournal;
+use luatrade::store::OrderFilter;
+use std::path::{Path, PathBuf};
+
+fn root(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn orcl() -> DataSpec {
+    format!("ORCL={}", root("examples/data/orcl_1d_1995-2014.csv").display()).parse().unwrap()
+}
+
+fn config(strategy: &str) -> BacktestConfig {
+    BacktestConfig::new(vec![orcl()], root(&format!("strategies/{strategy}")))
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_same_inputs_give_a_byte_identical_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = BacktestConfig::new(vec![orcl()], root("strategies"));
+    c.signals = Some(root("examples/signals/orcl_llm.jsonl"));
+    let a = run(&c).unwrap();
+    let b = run(&c).unwrap();
+    assert_eq!(a.events, 5036);
+    assert_eq!(a.report.fingerprint(), b.report.fingerprint());
+    a.report.write_files(&dir.path().join("a")).unwrap();
+    b.report.write_files(&dir.path().join("b")).unwrap();
+    let (fa, fb) = (files(&dir.path().join("a")), files(&dir.path().join("b")));
+    assert!(fa.iter().any(|(n, _)| n == "report.json"), "{:?}", fa.iter().map(|f| &f.0).collect::<Vec<_>>());
+    assert_eq!(fa, fb, "every report file is byte-identical");
+    // A different input (fees) changes the fills, so the fingerprint.
+    let mut c2 = c.clone();
+    c2.sim.taker_fee_bps = rust_decimal::Decimal::from(5);
+    assert_ne!(run(&c2).unwrap().report.fingerprint(), a.report.fingerprint());
+}
+
+#[test]
+fn a_stored_run_is_tagged_with_its_id_and_a_rerun_gets_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("bt.db").display());
+    let mut c = config("sma_cross.lua");
+    c.db = Some(db.clone());
+    let first = run(&c).unwrap();
+    let second = run(&c).unwrap();
+    assert_eq!(second.run_id, format!("{}-2", first.run_id));
+    assert_eq!(first.report.fingerprint(), second.report.fingerprint(), "same inputs, same fills");
+
+    let j = StoreJournal::connect(&db).unwrap();
+    let runs = j.block_on(j.store().runs()).unwrap();
+    assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), [&first.run_id, &second.run_id]);
+    assert!(runs
+        .iter()
+        .all(|r| r.fingerprint.as_deref() == Some(first.report.fingerprint()) && r.finished_at.is_some()));
+    let orders = j.block_on(j.store().orders(&OrderFilter::default())).unwrap();
+    let of = |id: &str| orders.iter().filter(|o| o.account.as_str() == id).count();
+    let (n1, n2) = (of(&first.run_id), of(&second.run_id));
+    assert!(n1 > 10, "{n1} orders in the first run");
+    assert_eq!(n1, n2);
+    assert_eq!(n1 + n2, orders.len(), "every stored order belongs to one of the runs");
+    let positions = j.block_on(j.store().positions(false)).unwrap();
+    let mut ids: Vec<u64> = positions.iter().map(|p| p.id.0).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), positions.len(), "position ids never collide across runs");
+}
+
+#[test]
+fn a_stored_run_trades_exactly_like_an_in_memory_one() {
+    // Every shipped strategy with allocations and signals: fills, order updates and risk
+    // must not depend on whether the run is persisted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = BacktestConfig::new(vec![orcl()], root("strategies"));
+    c.settings = luatrade::config::load(root("examples/backtest.toml")).unwrap();
+    c.signals = Some(root("examples/signals/orcl_llm.jsonl"));
+    let memory = run(&c).unwrap();
+    c.db = Some(format!("sqlite://{}", dir.path().join("bt.db").display()));
+    let stored = run(&c).unwrap();
+    assert_eq!(memory.report.fingerprint(), stored.report.fingerprint());
+    let trades = |o: &luatrade::backtest::BacktestOutcome| o.report.metric("trades").unwrap();
+    assert_eq!(trades(&memory), trades(&stored));
+    assert!(trades(&memory) > 20.0, "{}", trades(&memory));
+    memory.report.reconcile().unwrap();
+}
+
+#[test]
+fn an_explicit_run_id_that_is_taken_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config("sma_cross.lua");
+    c.db = Some(format!("sqlite://{}", dir.path().join("bt.db").display()));
+    c.run_id = Some("mine".into());
+    run(&c).unwrap();
+    let err = run(&c).unwrap_err().to_string();
+    assert!(err.contains("run 'mine' is already stored"), "{err}");
+}
+
+#[test]
+fn a_broken_strategy_is_reported_and_the_others_still_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root("strategies/sma_cross.lua"), dir.path().join("sma_cross.lua")).unwrap();
+    std::fs::write(dir.path().join("broken.lua"), "return { on_bar = function(ctx, bar) ctx:buy{ symbol = } end }")
+        .unwrap();
+    let out = run(&BacktestConfig::new(vec![orcl()], dir.path().to_owned())).unwrap();
+    assert!(out.warnings.iter().any(|w| w.contains("broken") && w.contains(":1")), "{:?}", out.warnings);
+    let alone = run(&config("sma_cross.lua")).unwrap();
+    assert_eq!(out.report.fingerprint(), alone.report.fingerprint(), "sma_cross traded as if alone");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "timestamp,open,high,low,close\n2020-01-01,1,2,0.5,1\n2020-01-02,1,0.5,2,1\n").unwrap();
+    let c =
+        BacktestConfig::new(vec![format!("X={}", bad.display()).parse().unwrap()], root("strategies/sma_cross.lua"));
+    let err = run(&c).unwrap_err();
+    assert!(matches!(err, BacktestError::Data(_)), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&bad.display().to_string()) && msg.contains(":3"), "{msg}");
+
+    let err = run(&BacktestConfig::new(vec![orcl()], dir.path().join("nothing-here"))).unwrap_err().to_string();
+    assert!(err.contains("nothing-here"), "{err}");
+    let mut c = config("sma_cross.lua");
+    c.params.insert("fats".into(), serde_json::json!(5));
+    let err = run(&c).unwrap_err().to_string();
+    assert!(err.contains("'fats'") && err.contains("fast"), "{err}");
+    let mut c = config("sma_cross.lua");
+    c.params.insert("fast".into(), serde_json::json!("five"));
+    let err = run(&c).unwrap_err().to_string();
+    assert!(err.contains("params.fast is a number"), "{err}");
+    let mut c = config("llm_signal.lua");
+    c.signals = Some(dir.path().join("missing.jsonl"));
+    assert!(run(&c).unwrap_err().to_string().contains("missing.jsonl"));
+}
+
+#[test]
+fn malformed_signal_lines_are_skipped_with_their_line_and_the_rest_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root("examples/signals/orcl_llm.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(1, "{not json");
+    let path = dir.path().join("s.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let mut c = config("llm_signal.lua");
+    c.signals = Some(path);
+    c.db = Some(format!("sqlite://{}", dir.path().join("s.db").display()));
+    let out = run(&c).unwrap();
+    assert!(out.warnings.iter().any(|w| w.contains("s.jsonl:2")), "{:?}", out.warnings);
+    let j = StoreJournal::connect(c.db.as_deref().unwrap()).unwrap();
+    let orders = j.block_on(j.store().orders(&OrderFilter::default())).unwrap();
+    assert!(orders.len() >= 4, "{} orders", orders.len());
+    assert!(orders.iter().all(|o| o.llm.as_ref().is_some_and(|l| !l.reasoning().is_empty() && l.confidence() >= 0.7)));
+    assert!(orders.iter().any(|o| o.llm.as_ref().is_some_and(|l| l.reasoning().contains("Cloud licence growth"))));
+}
+
+#[test]
+fn a_sweep_runs_every_grid_point_and_ranks_them() {
+    let base = config("sma_cross.lua");
+    let ranges: Vec<ParamRange> = vec!["fast=5..10:5".parse().unwrap(), "slow=20..30:10".parse().unwrap()];
+    let result = sweep(&base, &ranges, "total_return", Some(2)).unwrap();
+    assert_eq!(result.rows.len(), 4);
+    let mut points: Vec<String> = result.rows.iter().map(|r| format!("{:?}", r.params)).collect();
+    points.sort();
+    points.dedup();
+    assert_eq!(points.len(), 4, "each grid point once");
+    let values: Vec<f64> = result.rows.iter().map(|r| r.metrics["total_return"].unwrap()).collect();
+    assert!(values.windows(2).all(|w| w[0] >= w[1]), "ranked best first: {values:?}");
+    // Each row is exactly what a single run with those parameters gives.
+    for row in &result.rows {
+        let mut c = base.clone();
+        c.params.extend(row.params.clone());
+        assert_eq!(run(&c).unwrap().report.fingerprint(), row.fingerprint, "{:?}", row.params);
+    }
+    let fingerprints: std::collections::BTreeSet<_> = result.rows.iter().map(|r| r.fingerprint.clone()).collect();
+    assert!(fingerprints.len() > 1, "the parameters change the trades");
+    assert!(result.table().lines().count() == 5 && result.csv().lines().count() == 5);
+}
