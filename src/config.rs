@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Risk limits, breach action, market hours, PDT, allocations (`[risk]`).
@@ -28,6 +28,54 @@ pub struct Config {
     pub trading_state: TradingStateConfig,
     /// The protective-stop guarantee (`[stop_guard]`).
     pub stop_guard: StopGuardSettings,
+    /// `luatrade backtest` settings: the same names as its flags (a flag given on the
+    /// command line wins).
+    pub backtest: BacktestSettings,
+}
+
+/// The `[backtest]` table: every `luatrade backtest` flag as a key (`--max-volume-share` is
+/// `max_volume_share`); absent keys fall back to the flag defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BacktestSettings {
+    /// Price files: `FILE` or `SYMBOL=FILE`.
+    pub data: Option<Vec<String>>,
+    /// Data format for all files (`auto`, `ohlcv`, `binance-kline`, `alpaca-bars`, `trades`, `quotes`).
+    pub format: Option<String>,
+    /// Strategy folder or file.
+    pub strategies: Option<PathBuf>,
+    /// Window start (inclusive).
+    pub from: Option<String>,
+    /// Window end (exclusive).
+    pub to: Option<String>,
+    /// Starting cash.
+    pub cash: Option<Decimal>,
+    /// Account currency.
+    pub currency: Option<String>,
+    /// Taker fee, basis points.
+    pub fees: Option<Decimal>,
+    /// Maker fee, basis points.
+    pub maker_fees: Option<Decimal>,
+    /// Slippage, basis points.
+    pub slippage: Option<Decimal>,
+    /// `next-open` or `close`.
+    pub fill_at: Option<String>,
+    /// Largest share of a bar's volume one order may take.
+    pub max_volume_share: Option<Decimal>,
+    /// Signals file (JSONL).
+    pub signals: Option<PathBuf>,
+    /// Database URL to store the run in.
+    pub db: Option<String>,
+    /// Report folder.
+    pub out: Option<PathBuf>,
+    /// Skip and count bad data rows.
+    pub skip_bad_rows: Option<bool>,
+    /// Check US stock orders against the regular session.
+    pub market_hours: Option<bool>,
+    /// Strategy parameters: `fast = 8`, or a sweep `fast = "5..20:5"`.
+    pub params: BTreeMap<String, toml::Value>,
+    /// Metric a sweep ranks by.
+    pub rank_by: Option<String>,
 }
 
 /// The trading state each level starts in (all active by default).

@@ -25,15 +25,18 @@ pub enum FillAtArg {
 pub struct BacktestArgs {
     /// Price files, repeatable: `FILE` or `SYMBOL=FILE` (OHLCV CSV, Binance kline CSV,
     /// Alpaca bars JSON, trade/quote tick CSV). Several merge into one stream by time.
-    #[arg(long = "data", default_value = "examples/data/orcl_1d_1995-2014.csv")]
+    /// [default: examples/data/orcl_1d_1995-2014.csv]
+    #[arg(long = "data")]
     pub data: Vec<String>,
     /// Format of the --data files: auto (by extension and first line), ohlcv,
     /// binance-kline, alpaca-bars, trades or quotes.
-    #[arg(long, default_value = "auto")]
-    pub format: String,
+    /// [default: auto]
+    #[arg(long)]
+    pub format: Option<String>,
     /// A folder of `*.lua` strategies, or one file.
-    #[arg(long, default_value = "strategies")]
-    pub strategies: PathBuf,
+    /// [default: strategies]
+    #[arg(long)]
+    pub strategies: Option<PathBuf>,
     /// Start of the window (inclusive): ISO-8601 date/time or epoch seconds/ms/µs/ns.
     #[arg(long)]
     pub from: Option<String>,
@@ -41,23 +44,29 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub to: Option<String>,
     /// Starting cash.
-    #[arg(long, default_value = "100000")]
-    pub cash: Decimal,
+    /// [default: 100000]
+    #[arg(long)]
+    pub cash: Option<Decimal>,
     /// Account currency.
-    #[arg(long, default_value = "USD")]
-    pub currency: String,
+    /// [default: USD]
+    #[arg(long)]
+    pub currency: Option<String>,
     /// Taker fee in basis points of notional (market and marketable orders).
-    #[arg(long, default_value = "1")]
-    pub fees: Decimal,
+    /// [default: 1]
+    #[arg(long)]
+    pub fees: Option<Decimal>,
     /// Maker fee in basis points (resting limit orders; negative for a rebate).
-    #[arg(long, default_value = "0", allow_hyphen_values = true)]
-    pub maker_fees: Decimal,
+    /// [default: 0]
+    #[arg(long, allow_hyphen_values = true)]
+    pub maker_fees: Option<Decimal>,
     /// Slippage in basis points against the order on market fills.
-    #[arg(long, default_value = "2")]
-    pub slippage: Decimal,
+    /// [default: 2]
+    #[arg(long)]
+    pub slippage: Option<Decimal>,
     /// When market orders fill.
-    #[arg(long, value_enum, default_value = "next-open")]
-    pub fill_at: FillAtArg,
+    /// [default: next-open]
+    #[arg(long, value_enum)]
+    pub fill_at: Option<FillAtArg>,
     /// Largest share of a bar's volume one order may take (e.g. 0.1); unlimited if absent.
     #[arg(long)]
     pub max_volume_share: Option<Decimal>,
@@ -71,8 +80,9 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub run_id: Option<String>,
     /// Where report.json, trades.csv, equity.csv, the charts and report.html go.
-    #[arg(long, default_value = "out/backtest")]
-    pub out: PathBuf,
+    /// [default: out/backtest]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Skip (and count) bad data rows instead of stopping at the first one.
     #[arg(long)]
     pub skip_bad_rows: bool,
@@ -88,8 +98,9 @@ pub struct BacktestArgs {
     #[arg(long = "param")]
     pub param: Vec<String>,
     /// The metric a sweep ranks by.
-    #[arg(long, default_value = "sharpe")]
-    pub rank_by: String,
+    /// [default: sharpe]
+    #[arg(long)]
+    pub rank_by: Option<String>,
     /// Threads for a sweep (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -106,14 +117,46 @@ fn time(s: &str, flag: &str) -> Result<crate::model::Timestamp> {
     parse_time(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
 
-/// Turns the flags into a run configuration and the sweep ranges.
+/// The flags with the config file's `[backtest]` table filled in where a flag is absent, and
+/// the built-in defaults where both are: what one run (or sweep) uses.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The run configuration.
+    pub config: BacktestConfig,
+    /// Swept parameters (empty: one run).
+    pub ranges: Vec<ParamRange>,
+    /// Report folder.
+    pub out: PathBuf,
+    /// Sweep ranking metric.
+    pub rank_by: String,
+}
+
+/// Turns the flags (and the config file's `[backtest]` table) into a run configuration and
+/// the sweep ranges.
 ///
 /// # Errors
-/// A flag that cannot be read, naming it.
+/// A flag or key that cannot be read, naming it.
 pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> {
-    let format: DataFormat = args.format.parse().with_context(|| format!("--format {}", args.format))?;
-    let data = args
-        .data
+    resolve(args).map(|r| (r.config, r.ranges))
+}
+
+/// As [`config`], with the report folder and ranking metric.
+///
+/// # Errors
+/// A flag or key that cannot be read, naming it.
+pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
+    let settings = match &args.config {
+        Some(path) => crate::config::load(path)?,
+        None if Path::new("luatrade.toml").exists() => crate::config::load("luatrade.toml")?,
+        None => crate::config::Config::default(),
+    };
+    let file = settings.backtest.clone();
+    let format_text = args.format.clone().or(file.format).unwrap_or_else(|| "auto".into());
+    let format: DataFormat = format_text.parse().with_context(|| format!("--format {format_text}"))?;
+    let data_given = if args.data.is_empty() { file.data.unwrap_or_default() } else { args.data.clone() };
+    let data_given =
+        if data_given.is_empty() { vec!["examples/data/orcl_1d_1995-2014.csv".to_owned()] } else { data_given };
+    let data = data_given
         .iter()
         .map(|d| {
             let mut spec = d.parse::<DataSpec>().with_context(|| format!("--data {d}"))?;
@@ -123,44 +166,56 @@ pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> 
             Ok(spec)
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut c = BacktestConfig::new(data, args.strategies.clone());
-    c.load.from = args.from.as_deref().map(|s| time(s, "from")).transpose()?;
-    c.load.to = args.to.as_deref().map(|s| time(s, "to")).transpose()?;
+    let strategies = args.strategies.clone().or(file.strategies).unwrap_or_else(|| "strategies".into());
+    let mut c = BacktestConfig::new(data, strategies);
+    let from = args.from.clone().or(file.from);
+    let to = args.to.clone().or(file.to);
+    c.load.from = from.as_deref().map(|s| time(s, "from")).transpose()?;
+    c.load.to = to.as_deref().map(|s| time(s, "to")).transpose()?;
     if let (Some(f), Some(t)) = (c.load.from, c.load.to) {
         if t <= f {
             bail!("--to {t} must be after --from {f}");
         }
     }
-    c.load.on_bad = if args.skip_bad_rows { BadRowPolicy::Skip } else { BadRowPolicy::Reject };
-    c.cash = args.cash;
-    c.currency = Currency::try_new(&args.currency).with_context(|| format!("--currency {}", args.currency))?;
-    for (flag, v) in [("fees", args.fees), ("slippage", args.slippage)] {
+    let skip = args.skip_bad_rows || file.skip_bad_rows.unwrap_or(false);
+    c.load.on_bad = if skip { BadRowPolicy::Skip } else { BadRowPolicy::Reject };
+    c.cash = args.cash.or(file.cash).unwrap_or(Decimal::from(100_000));
+    if c.cash <= Decimal::ZERO {
+        bail!("--cash {}: must be positive", c.cash);
+    }
+    let currency = args.currency.clone().or(file.currency).unwrap_or_else(|| "USD".into());
+    c.currency = Currency::try_new(&currency).with_context(|| format!("--currency {currency}"))?;
+    let fees = args.fees.or(file.fees).unwrap_or(Decimal::ONE);
+    let slippage = args.slippage.or(file.slippage).unwrap_or(Decimal::TWO);
+    for (flag, v) in [("fees", fees), ("slippage", slippage)] {
         if v < Decimal::ZERO {
             bail!("--{flag} {v}: must not be negative");
         }
     }
-    c.sim.taker_fee_bps = args.fees;
-    c.sim.maker_fee_bps = args.maker_fees;
-    c.sim.slippage_bps = args.slippage;
-    c.sim.fill_at = match args.fill_at {
+    c.sim.taker_fee_bps = fees;
+    c.sim.maker_fee_bps = args.maker_fees.or(file.maker_fees).unwrap_or(Decimal::ZERO);
+    c.sim.slippage_bps = slippage;
+    let fill_at = match (args.fill_at, file.fill_at.as_deref()) {
+        (Some(f), _) => f,
+        (None, None | Some("next-open" | "next_open")) => FillAtArg::NextOpen,
+        (None, Some("close")) => FillAtArg::Close,
+        (None, Some(other)) => bail!("[backtest] fill_at = {other:?}: expected \"next-open\" or \"close\""),
+    };
+    c.sim.fill_at = match fill_at {
         FillAtArg::NextOpen => FillAt::NextOpen,
         FillAtArg::Close => FillAt::Close,
     };
-    if let Some(share) = args.max_volume_share {
+    if let Some(share) = args.max_volume_share.or(file.max_volume_share) {
         if share <= Decimal::ZERO || share > Decimal::ONE {
             bail!("--max-volume-share {share}: must be in (0, 1]");
         }
         c.sim.max_volume_share = Some(share);
     }
-    c.signals.clone_from(&args.signals);
-    c.db.clone_from(&args.db);
+    c.signals = args.signals.clone().or(file.signals);
+    c.db = args.db.clone().or(file.db);
     c.run_id.clone_from(&args.run_id);
-    c.settings = match &args.config {
-        Some(path) => crate::config::load(path)?,
-        None if Path::new("luatrade.toml").exists() => crate::config::load("luatrade.toml")?,
-        None => crate::config::Config::default(),
-    };
-    c.market_hours = args.market_hours;
+    c.market_hours = args.market_hours || file.market_hours.unwrap_or(false);
+    c.settings = settings;
     for a in &args.asset_class {
         let (sym, class) = a.split_once('=').with_context(|| format!("--asset-class {a}: expected SYMBOL=CLASS"))?;
         let class = match class {
@@ -172,16 +227,32 @@ pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> 
         c.asset_classes.insert(sym.to_owned(), class);
     }
     c.progress = !args.quiet;
-    let mut ranges = Vec::new();
-    for p in &args.param {
+    // Parameters: the file's first, then the flags (a flag replaces the same name).
+    let mut specs: Vec<String> = file
+        .params
+        .iter()
+        .map(|(name, v)| match v {
+            toml::Value::String(s) => format!("{name}={s}"),
+            other => format!("{name}={other}"),
+        })
+        .collect();
+    specs.extend(args.param.iter().cloned());
+    let mut by_name: std::collections::BTreeMap<String, ParamRange> = std::collections::BTreeMap::new();
+    for p in &specs {
         let r: ParamRange = p.parse()?;
+        by_name.insert(r.name.clone(), r);
+    }
+    let mut ranges = Vec::new();
+    for (_, r) in by_name {
         if r.values.len() == 1 {
             c.params.insert(r.name, r.values[0].clone());
         } else {
             ranges.push(r);
         }
     }
-    Ok((c, ranges))
+    let out = args.out.clone().or(file.out).unwrap_or_else(|| "out/backtest".into());
+    let rank_by = args.rank_by.clone().or(file.rank_by).unwrap_or_else(|| "sharpe".into());
+    Ok(Resolved { config: c, ranges, out, rank_by })
 }
 
 /// Runs `luatrade backtest`.
@@ -189,21 +260,20 @@ pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> 
 /// # Errors
 /// Bad flags, bad data, no strategies, or a store failure; each message says which.
 pub fn main(args: &BacktestArgs) -> Result<()> {
-    let (config, ranges) = config(args)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let Resolved { config, ranges, out, rank_by } = resolve(args)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     if !ranges.is_empty() {
         let started = std::time::Instant::now();
-        let result = sweep::sweep(&config, &ranges, &args.rank_by, args.threads)?;
+        let result = sweep::sweep(&config, &ranges, &rank_by, args.threads)?;
         let points = result.rows.len();
         print!("{}", result.table());
-        let csv = args.out.join("sweep.csv");
+        let csv = out.join("sweep.csv");
         std::fs::write(&csv, result.csv()).with_context(|| format!("writing {}", csv.display()))?;
-        let json = args.out.join("sweep.json");
+        let json = out.join("sweep.json");
         std::fs::write(&json, serde_json::to_vec_pretty(&result)?)
             .with_context(|| format!("writing {}", json.display()))?;
         println!(
-            "{points} runs ranked by {} in {:.2?}; table in {} and {}",
-            args.rank_by,
+            "{points} runs ranked by {rank_by} in {:.2?}; table in {} and {}",
             started.elapsed(),
             csv.display(),
             json.display()
@@ -212,7 +282,7 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
     }
     let outcome = run(&config)?;
     let write_started = std::time::Instant::now();
-    outcome.report.write_files(&args.out).with_context(|| format!("writing the report to {}", args.out.display()))?;
+    outcome.report.write_files(&out).with_context(|| format!("writing the report to {}", out.display()))?;
     let total = outcome.elapsed + write_started.elapsed();
     print!("{}", outcome.report.summary());
     for w in &outcome.warnings {
@@ -228,6 +298,6 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
     if let Some(db) = &config.db {
         println!("stored as run {} in {}", outcome.run_id, crate::store::redact_url(db));
     }
-    println!("report: {}", args.out.join("report.html").display());
+    println!("report: {}", out.join("report.html").display());
     Ok(())
 }

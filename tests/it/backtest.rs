@@ -189,3 +189,66 @@ fn a_sweep_runs_every_grid_point_and_ranks_them() {
     assert!(fingerprints.len() > 1, "the parameters change the trades");
     assert!(result.table().lines().count() == 5 && result.csv().lines().count() == 5);
 }
+
+fn args(list: &[&str]) -> luatrade::backtest::args::BacktestArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: luatrade::backtest::args::BacktestArgs,
+    }
+    Cli::parse_from(std::iter::once("backtest").chain(list.iter().copied())).a
+}
+
+#[test]
+fn the_config_file_backtest_table_sets_what_flags_do_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bt.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[backtest]\ndata = [\"ORCL={}\"]\nstrategies = \"{}\"\ncash = 50000\nfees = 3\nfill_at = \"close\"\nfrom = \"2000-01-01\"\nrank_by = \"total_return\"\n[backtest.params]\nfast = 8\nslow = \"20..40:10\"\n",
+            root("examples/data/orcl_1d_1995-2014.csv").display(),
+            root("strategies/sma_cross.lua").display()
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let r = luatrade::backtest::args::resolve(&args(&["--config", f, "--quiet"])).unwrap();
+    assert_eq!(r.config.cash, rust_decimal::Decimal::from(50_000));
+    assert_eq!(r.config.sim.taker_fee_bps, rust_decimal::Decimal::from(3));
+    assert_eq!(r.config.sim.fill_at, luatrade::venue::sim::FillAt::Close);
+    assert_eq!(r.config.params["fast"], serde_json::json!(8));
+    assert_eq!(r.ranges.len(), 1);
+    assert_eq!(r.ranges[0].values, vec![serde_json::json!(20), serde_json::json!(30), serde_json::json!(40)]);
+    assert_eq!(r.rank_by, "total_return");
+    assert_eq!(r.config.load.from, Some(luatrade::data::parse_time("2000-01-01").unwrap()));
+    assert!(r.config.strategies.ends_with("sma_cross.lua"));
+    // Flags win over the file.
+    let r = luatrade::backtest::args::resolve(&args(&[
+        "--config",
+        f,
+        "--cash",
+        "70000",
+        "--param",
+        "slow=30",
+        "--fill-at",
+        "next-open",
+    ]))
+    .unwrap();
+    assert_eq!(r.config.cash, rust_decimal::Decimal::from(70_000));
+    assert!(r.ranges.is_empty());
+    assert_eq!(r.config.params["slow"], serde_json::json!(30));
+    assert_eq!(r.config.sim.fill_at, luatrade::venue::sim::FillAt::NextOpen);
+    // A run from the file alone trades.
+    let r = luatrade::backtest::args::resolve(&args(&["--config", f, "--param", "slow=30"])).unwrap();
+    let out = run(&r.config).unwrap();
+    assert!(out.report.metric("trades").unwrap() > 5.0);
+    // Unknown keys and bad values say where.
+    std::fs::write(&file, "[backtest]\ncahs = 5\n").unwrap();
+    let err = luatrade::backtest::args::resolve(&args(&["--config", f])).unwrap_err().to_string();
+    assert!(err.contains("backtest.cahs"), "{err}");
+    std::fs::write(&file, "[backtest]\nfill_at = \"later\"\n").unwrap();
+    let err = luatrade::backtest::args::resolve(&args(&["--config", f])).unwrap_err().to_string();
+    assert!(err.contains("fill_at") && err.contains("later"), "{err}");
+}
