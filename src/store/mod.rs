@@ -306,6 +306,44 @@ impl Store {
         on_pool!(self, pool => strategy::load_state(pool, strategy).await)
     }
 
+    /// Records the start of a backtest run with its inputs.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidBatch`] when a run with this id is already stored (give the run
+    /// another id), [`StoreError::Write`] when the insert fails.
+    pub async fn begin_run(&self, run_id: &str, inputs: &serde_json::Value) -> Result<(), StoreError> {
+        if self.run(run_id).await?.is_some() {
+            return Err(StoreError::InvalidBatch(format!(
+                "run '{run_id}' is already stored in this database; name this run with --run-id"
+            )));
+        }
+        on_pool!(self, pool => runs::begin(pool, run_id, inputs).await)
+    }
+
+    /// Records the end of a run: its fingerprint and report (JSON text).
+    ///
+    /// # Errors
+    /// [`StoreError::Write`] when the update fails.
+    pub async fn finish_run(&self, run_id: &str, fingerprint: &str, report: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => runs::finish(pool, run_id, fingerprint, report).await)
+    }
+
+    /// One stored run.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`].
+    pub async fn run(&self, run_id: &str) -> Result<Option<runs::RunRow>, StoreError> {
+        Ok(self.runs().await?.into_iter().find(|r| r.run_id == run_id))
+    }
+
+    /// Every stored run, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Read`].
+    pub async fn runs(&self) -> Result<Vec<runs::RunRow>, StoreError> {
+        on_pool!(self, pool => runs::all(pool).await)
+    }
+
     /// Waits for connections to finish and closes the pool (SQLite checkpoints its WAL).
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);

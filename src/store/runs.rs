@@ -1,9 +1,12 @@
-//! The `runs` table: one row per backtest run stored in the database, with its inputs, its
-//! fills fingerprint and its report.
+//! The `runs` table (migration 0004): one row per backtest run stored in the database, with
+//! its inputs, its fills fingerprint and its report. Both dialects share this SQL.
 
-use super::{Store, StoreError};
+use super::error::StoreError;
+use super::sql::{fetch, Dialect, Val};
 use crate::model::Timestamp;
 use serde::Serialize;
+use sqlx::{Pool, QueryBuilder};
+use std::borrow::Cow;
 
 /// One stored run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,115 +25,77 @@ pub struct RunRow {
     pub fingerprint: Option<String>,
 }
 
-fn write_err(backend: &'static str, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Write { backend, table: "runs", op, rows: 1, source }
+fn text(s: &str) -> Val<'_> {
+    Val::Text(Some(Cow::Borrowed(s)))
 }
 
-impl Store {
-    /// Records the start of a run.
-    ///
-    /// # Errors
-    /// [`StoreError::InvalidBatch`] when a run with this id is already stored (give the run
-    /// another id), [`StoreError::Write`] when the insert fails.
-    pub async fn begin_run(&self, run_id: &str, inputs: &serde_json::Value) -> Result<(), StoreError> {
-        if self.run(run_id).await?.is_some() {
-            return Err(StoreError::InvalidBatch(format!(
-                "run '{run_id}' is already stored in this database; name this run with --run-id"
-            )));
-        }
-        let (inputs, now) = (inputs.to_string(), Timestamp::now().0);
-        match self {
-            Store::Sqlite(p) => {
-                sqlx::query("INSERT INTO runs (run_id, kind, inputs, started_at) VALUES (?, 'backtest', ?, ?)")
-                    .bind(run_id)
-                    .bind(inputs)
-                    .bind(now)
-                    .execute(p)
-                    .await
-                    .map_err(write_err("sqlite", "insert"))?;
-            }
-            Store::Postgres(p) => {
-                sqlx::query("INSERT INTO runs (run_id, kind, inputs, started_at) VALUES ($1, 'backtest', $2, $3)")
-                    .bind(run_id)
-                    .bind(inputs)
-                    .bind(now)
-                    .execute(p)
-                    .await
-                    .map_err(write_err("postgres", "insert"))?;
-            }
-        }
-        Ok(())
-    }
+async fn execute<DB: Dialect>(
+    pool: &Pool<DB>,
+    op: &'static str,
+    qb: &mut QueryBuilder<'_, DB>,
+) -> Result<(), StoreError> {
+    let failed = |source| StoreError::Write { backend: DB::BACKEND, table: "runs", op, rows: 1, source };
+    let mut conn = pool.acquire().await.map_err(failed)?;
+    DB::execute(&mut conn, qb).await.map_err(failed)?;
+    Ok(())
+}
 
-    /// Records the end of a run: its fingerprint and report (JSON text).
-    ///
-    /// # Errors
-    /// [`StoreError::Write`] when the update fails.
-    pub async fn finish_run(&self, run_id: &str, fingerprint: &str, report: &str) -> Result<(), StoreError> {
-        let now = Timestamp::now().0;
-        match self {
-            Store::Sqlite(p) => {
-                sqlx::query("UPDATE runs SET finished_at = ?, fingerprint = ?, report = ? WHERE run_id = ?")
-                    .bind(now)
-                    .bind(fingerprint)
-                    .bind(report)
-                    .bind(run_id)
-                    .execute(p)
-                    .await
-                    .map_err(write_err("sqlite", "update"))?;
-            }
-            Store::Postgres(p) => {
-                sqlx::query("UPDATE runs SET finished_at = $1, fingerprint = $2, report = $3 WHERE run_id = $4")
-                    .bind(now)
-                    .bind(fingerprint)
-                    .bind(report)
-                    .bind(run_id)
-                    .execute(p)
-                    .await
-                    .map_err(write_err("postgres", "update"))?;
-            }
-        }
-        Ok(())
-    }
+/// Inserts the row of a run that starts now (the caller checked the id is free).
+pub(crate) async fn begin<DB: Dialect>(
+    pool: &Pool<DB>,
+    run_id: &str,
+    inputs: &serde_json::Value,
+) -> Result<(), StoreError> {
+    let inputs = inputs.to_string();
+    let mut qb = QueryBuilder::<DB>::new("INSERT INTO runs (run_id, kind, inputs, started_at) ");
+    qb.push_values(std::iter::once(()), |mut sep, ()| {
+        DB::bind(&mut sep, text(run_id));
+        DB::bind(&mut sep, text("backtest"));
+        DB::bind(&mut sep, text(&inputs));
+        DB::bind(&mut sep, Val::Int(Some(Timestamp::now().0)));
+    });
+    execute(pool, "insert", &mut qb).await
+}
 
-    /// One stored run.
-    ///
-    /// # Errors
-    /// [`StoreError::Read`].
-    pub async fn run(&self, run_id: &str) -> Result<Option<RunRow>, StoreError> {
-        Ok(self.runs().await?.into_iter().find(|r| r.run_id == run_id))
+/// Stamps a run finished now with its fingerprint and report.
+pub(crate) async fn finish<DB: Dialect>(
+    pool: &Pool<DB>,
+    run_id: &str,
+    fingerprint: &str,
+    report: &str,
+) -> Result<(), StoreError> {
+    let now = Timestamp::now().0;
+    let mut qb = QueryBuilder::<DB>::new("UPDATE runs SET finished_at = ");
+    for (value, next) in [
+        (Val::Int(Some(now)), ", fingerprint = "),
+        (text(fingerprint), ", report = "),
+        (text(report), " WHERE run_id = "),
+        (text(run_id), ""),
+    ] {
+        DB::bind(&mut qb.separated(""), value);
+        qb.push(next);
     }
+    execute(pool, "update", &mut qb).await
+}
 
-    /// Every stored run, oldest first.
-    ///
-    /// # Errors
-    /// [`StoreError::Read`].
-    pub async fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        type Row = (String, String, String, i64, Option<i64>, Option<String>);
-        const SQL: &str =
-            "SELECT run_id, kind, inputs, started_at, finished_at, fingerprint FROM runs ORDER BY started_at, run_id";
-        let rows: Vec<Row> = match self {
-            Store::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await.map_err(|source| StoreError::Read {
-                backend: "sqlite",
-                what: "runs",
-                source,
-            })?,
-            Store::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await.map_err(|source| StoreError::Read {
-                backend: "postgres",
-                what: "runs",
-                source,
-            })?,
-        };
-        Ok(rows
-            .into_iter()
-            .map(|(run_id, kind, inputs, started, finished, fingerprint)| RunRow {
-                run_id,
-                kind,
-                inputs,
-                started_at: Timestamp(started),
-                finished_at: finished.map(Timestamp),
-                fingerprint,
-            })
-            .collect())
-    }
+/// Every stored run, oldest first.
+pub(crate) async fn all<DB: Dialect>(pool: &Pool<DB>) -> Result<Vec<RunRow>, StoreError> {
+    type Row = (String, String, String, i64, Option<i64>, Option<String>);
+    let read = |source| StoreError::Read { backend: DB::BACKEND, what: "runs", source };
+    let mut conn = pool.acquire().await.map_err(read)?;
+    let mut qb = QueryBuilder::<DB>::new(
+        "SELECT run_id, kind, inputs, started_at, finished_at, fingerprint FROM runs ORDER BY started_at, run_id",
+    );
+    let rows: Vec<Row> = fetch::<DB, Row>(&mut conn, "runs", &mut qb).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(run_id, kind, inputs, started, finished, fingerprint)| RunRow {
+            run_id,
+            kind,
+            inputs,
+            started_at: Timestamp(started),
+            finished_at: finished.map(Timestamp),
+            fingerprint,
+        })
+        .collect())
 }

@@ -332,7 +332,7 @@ async fn end_read<DB: Dialect>(tx: Transaction<'static, DB>) -> Result<(), Store
     tx.commit().await.map_err(tx_error(DB::BACKEND, "commit"))
 }
 
-async fn fetch<'a, DB: Dialect, T: Decodable>(
+pub(crate) async fn fetch<'a, DB: Dialect, T: Decodable>(
     conn: &mut DB::Connection,
     what: &'static str,
     qb: &mut QueryBuilder<'a, DB>,

@@ -520,3 +520,25 @@ async fn extreme_values_round_trip_exactly() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn runs_are_recorded_listed_and_never_stored_twice() {
+    on_both(|store| async move {
+        let inputs = serde_json::json!({"data": ["ORCL=orcl.csv"], "cash": "100000"});
+        store.begin_run("bt-a", &inputs).await.unwrap();
+        store.begin_run("bt-b", &inputs).await.unwrap();
+        let err = store.begin_run("bt-a", &inputs).await.unwrap_err().to_string();
+        assert!(err.contains("run 'bt-a' is already stored"), "{err}");
+        store.finish_run("bt-a", "f00d", "{\"ok\":true}").await.unwrap();
+        let runs = store.runs().await.unwrap();
+        assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["bt-a", "bt-b"]);
+        let a = store.run("bt-a").await.unwrap().unwrap();
+        assert_eq!((a.kind.as_str(), a.fingerprint.as_deref()), ("backtest", Some("f00d")));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&a.inputs).unwrap(), inputs);
+        assert!(a.finished_at.is_some_and(|f| f >= a.started_at));
+        let b = store.run("bt-b").await.unwrap().unwrap();
+        assert_eq!((b.finished_at, b.fingerprint), (None, None));
+        assert!(store.run("bt-c").await.unwrap().is_none());
+    })
+    .await;
+}
