@@ -150,10 +150,14 @@ pub struct SweepResult {
     pub rows: Vec<SweepRow>,
 }
 
-/// Whether a larger value of `metric` is better (drawdowns and fees are not).
+/// Whether a larger value of `metric` is better. Not for drawdowns (the report gives their
+/// depth as a positive fraction), volatility, fees or turnover.
 #[must_use]
 pub fn higher_is_better(metric: &str) -> bool {
-    !matches!(metric, "max_drawdown_duration" | "fees" | "fees_paid" | "volatility" | "turnover")
+    !matches!(
+        metric,
+        "max_drawdown" | "max_drawdown_duration_secs" | "annual_volatility" | "volatility" | "fees_paid" | "turnover"
+    )
 }
 
 /// Runs `base` once per grid point on `threads` threads (all cores when `None`) and ranks
@@ -344,6 +348,12 @@ mod tests {
             assert!(e.contains(want), "{spec}: {e}");
             assert!(e.contains(spec), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn drawdown_ranks_shallowest_first_and_returns_highest_first() {
+        assert!(!higher_is_better("max_drawdown"));
+        assert!(higher_is_better("sharpe") && higher_is_better("total_return") && higher_is_better("win_rate"));
     }
 
     #[test]
