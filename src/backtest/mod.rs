@@ -441,19 +441,15 @@ fn drain<J: Journal>(runner: &mut StrategyRunner<SimVenue, J>, buf: &mut Vec<Boo
 /// raise thousands; the log shows each with `LUATRADE_LOG=warn`).
 fn alert_kind(alert: &crate::engine::EngineAlert) -> String {
     use crate::engine::EngineAlert;
+    use crate::risk::Alert;
     match alert {
-        EngineAlert::Risk(a) => {
-            let text = format!("{a:?}");
-            let name = text.split([' ', '{', '(']).next().unwrap_or("risk").to_owned();
-            match text.split_once("scope: ") {
-                Some((_, rest)) => {
-                    let scope = rest.split(", ").next().unwrap_or("").trim_end_matches(" }");
-                    format!("{name} {scope}")
-                }
-                None => name,
-            }
-        }
-        other => format!("{other:?}").split([' ', '{', '(']).next().unwrap_or("engine").to_owned(),
+        EngineAlert::Risk(Alert::DrawdownCrossed { scope, .. }) => format!("drawdown_crossed {scope}"),
+        EngineAlert::Risk(Alert::NearBreach { scope, .. }) => format!("near_breach {scope}"),
+        EngineAlert::Risk(Alert::Breached { scope, .. }) => format!("breached {scope}"),
+        EngineAlert::Risk(Alert::TradingState(change)) => format!("trading_state {}", change.scope),
+        EngineAlert::Unprotected { .. } => "unprotected".to_owned(),
+        EngineAlert::ExitRefused { .. } => "exit_refused".to_owned(),
+        EngineAlert::Killed { .. } => "killed".to_owned(),
     }
 }
 
@@ -478,4 +474,31 @@ fn total_rows(data: &[DataSpec]) -> Option<u64> {
         total += std::fs::metadata(&d.path).ok()?.len();
     }
     Some(total / 60) // rough: ~60 bytes a row; the bar shows ETA, not an exact count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineAlert;
+    use crate::risk::{Alert, Scope, StateChange, TradingState};
+
+    #[test]
+    fn alerts_are_counted_by_kind_and_scope() {
+        let s = Scope::Strategy(StrategyId::try_new("sma_cross").unwrap());
+        let crossed = EngineAlert::Risk(Alert::DrawdownCrossed {
+            scope: s.clone(),
+            threshold_pct: Decimal::from(5),
+            drawdown_pct: Decimal::from(6),
+        });
+        assert_eq!(alert_kind(&crossed), "drawdown_crossed strategy:sma_cross");
+        let halted = EngineAlert::Risk(Alert::TradingState(StateChange {
+            scope: Scope::Global,
+            prev: TradingState::Active,
+            current: TradingState::Halted,
+            reason: "max_drawdown_pct breached".into(),
+            ts: Timestamp(0),
+            who: "risk".into(),
+        }));
+        assert_eq!(alert_kind(&halted), "trading_state global");
+    }
 }
