@@ -17,7 +17,7 @@ use crate::engine::{Engine, EngineError, Journal, NoJournal, StoreJournal, Strat
 use crate::model::{AccountId, AssetClass, Currency, StrategyId, Timestamp};
 use crate::oms::{Booking, Oms, OmsConfig};
 use crate::report::{Recorder, RecorderConfig, Report};
-use crate::risk::{RiskConfig, RiskEngine};
+use crate::risk::{RiskConfig, RiskEngine, RiskView};
 use crate::strategy::{load_signals_jsonl, HostConfig, Signal, StrategyHost};
 use crate::venue::sim::{SimConfig, SimVenue};
 use progress::Progress;
@@ -372,8 +372,9 @@ impl RunContext<'_> {
                 other => other.mark_price(),
             };
             recorder.on_price(event.symbol(), ts, price);
-            let (equity, gross) = totals(runner.engine().oms(), &config.currency);
-            recorder.on_equity(ts, equity, gross);
+            // Over every account: the shared one and the strategies' sub-ledgers.
+            let books = RiskView::totals(runner.engine().oms(), &config.currency);
+            recorder.on_equity(ts, books.equity, books.gross_exposure);
             events += 1;
             last_ts = ts;
             progress.tick(events);
@@ -413,19 +414,6 @@ impl RunContext<'_> {
         };
         Ok((outcome, runner.into_engine().into_journal()))
     }
-}
-
-/// Equity and gross exposure over every account (the shared one and the strategies'
-/// sub-ledgers), in `ccy`.
-fn totals(oms: &Oms, ccy: &Currency) -> (Decimal, Decimal) {
-    let mut it = oms.portfolios();
-    let Some(first) = it.next() else { return (Decimal::ZERO, Decimal::ZERO) };
-    let (mut equity, mut gross) = (first.equity(ccy), first.gross_exposure(ccy));
-    for p in it {
-        equity += p.equity(ccy);
-        gross += p.gross_exposure(ccy);
-    }
-    (equity, gross)
 }
 
 /// Hands the fills and bookings since the last call to the recorder.
