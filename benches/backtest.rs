@@ -116,19 +116,21 @@ fn main() {
     let floor_rate = bars as f64 / floor.as_secs_f64();
     println!("plain Rust SMA loop (same loader):   {bars} bars, {crossings} crossings, {floor:.2?}, {floor_rate:>12.0} bars/s");
 
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let noop = dir.path().join("noop.lua");
     std::fs::write(&noop, "return { on_bar = function(ctx, bar) end }").expect("write noop strategy");
     let spec: DataSpec = format!("SYN={}", data_path.display()).parse().expect("spec");
-    let t = Instant::now();
-    let outcome = run(&BacktestConfig::new(vec![spec], noop)).expect("backtest");
-    let noop_total = t.elapsed();
-    println!(
-        "luatrade backtest, no-op on_bar:      {} bars, {noop_total:.2?}, {:>12.0} bars/s (load + engine + Lua call)",
-        outcome.events,
-        outcome.events as f64 / noop_total.as_secs_f64()
-    );
-
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "noop") {
+    if only != "sma" {
+        let t = Instant::now();
+        let outcome = run(&BacktestConfig::new(vec![spec], noop)).expect("backtest");
+        let noop_total = t.elapsed();
+        println!(
+            "luatrade backtest, no-op on_bar:      {} bars, {noop_total:.2?}, {:>12.0} bars/s (load + engine + Lua call)",
+            outcome.events,
+            outcome.events as f64 / noop_total.as_secs_f64()
+        );
+    }
+    if only == "noop" {
         return;
     }
     let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/sma_cross.lua");

@@ -361,6 +361,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     }
 
     fn collect_risk_audit(&mut self) {
+        if !self.risk.has_changes() {
+            return;
+        }
         self.risk_audit.extend(self.risk.take_limit_changes().into_iter().map(RiskAudit::Limit));
         self.risk_audit.extend(self.risk.take_state_changes().into_iter().map(RiskAudit::State));
     }

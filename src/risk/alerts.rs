@@ -82,6 +82,12 @@ impl EquityTracker {
         self.peak = self.peak.max(equity);
     }
 
+    /// Records `equity` as the peak when above it: an observation within the day that
+    /// [`super::band::Band`] found changes nothing else.
+    pub(super) fn raise_peak(&mut self, equity: Decimal) {
+        self.peak = self.peak.max(equity);
+    }
+
     /// When the current trading day ends (the next observation at or after it starts a new
     /// day).
     #[must_use]
@@ -157,13 +163,7 @@ impl EquityTracker {
         out: &mut Vec<Alert>,
     ) -> bool {
         let used_pct = || if limit.is_zero() { Decimal::ONE_HUNDRED } else { value / limit * Decimal::ONE_HUNDRED };
-        let breached = value > limit;
-        // `value / limit × 100 >= near_pct`, without the division for a positive limit (the
-        // per-event path); the share itself is computed only for the alert.
-        let near = match (limit > Decimal::ZERO, value.checked_mul(Decimal::ONE_HUNDRED), near_pct.checked_mul(limit)) {
-            (true, Some(v), Some(n)) => v >= n,
-            _ => used_pct() >= near_pct,
-        };
+        let (near, breached) = limit_conditions(value, limit, near_pct);
         if self.rising(NEAR_BIT0 + field as u32, near && !breached) {
             out.push(Alert::NearBreach { scope: scope.clone(), field, used_pct: used_pct().round_dp(2), value, limit });
         }
@@ -172,6 +172,23 @@ impl EquityTracker {
         }
         breached
     }
+}
+
+/// Whether `value` is at or above `near_pct` percent of `limit`, and whether it exceeds
+/// `limit`: the two conditions [`EquityTracker::limit_alerts`] raises alerts on.
+#[must_use]
+pub fn limit_conditions(value: Decimal, limit: Decimal, near_pct: Decimal) -> (bool, bool) {
+    let breached = value > limit;
+    // `value / limit × 100 >= near_pct`, without the division for a positive limit (the
+    // per-event path).
+    let near = match (limit > Decimal::ZERO, value.checked_mul(Decimal::ONE_HUNDRED), near_pct.checked_mul(limit)) {
+        (true, Some(v), Some(n)) => v >= n,
+        _ => {
+            let used = if limit.is_zero() { Decimal::ONE_HUNDRED } else { value / limit * Decimal::ONE_HUNDRED };
+            used >= near_pct
+        }
+    };
+    (near, breached)
 }
 
 #[cfg(test)]

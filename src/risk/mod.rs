@@ -19,6 +19,7 @@
 //!   nor lowers equity.
 
 pub mod alerts;
+mod band;
 pub mod checks;
 pub mod limits;
 pub mod pdt;
@@ -37,6 +38,7 @@ pub use view::{AccountView, PositionView, RiskView};
 
 use crate::collections::FastMap;
 use crate::model::{AccountId, AssetClass, Currency, Fill, OrderRequest, StrategyId, Symbol, Timestamp};
+use band::{Band, DdLevel, LimitLevels};
 use pdt::PdtTracker;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, VecDeque};
@@ -104,6 +106,20 @@ pub struct RiskEngine {
     /// What the last [`RiskEngine::evaluate`] saw, when re-running it on the same inputs
     /// would change nothing.
     memo: Option<EvalMemo>,
+    /// The quiet bands the last full evaluation found, when every scope has one.
+    quiet: Option<Quiet>,
+}
+
+/// The scopes' quiet bands after a full evaluation without breach: until the trading day
+/// ends or anything outside evaluation changes risk (`generation`), a mark that leaves
+/// every scope's figures inside its band raises nothing and changes nothing but peaks.
+#[derive(Debug, Clone)]
+struct Quiet {
+    generation: u64,
+    day_end: Timestamp,
+    global: Band,
+    /// Sub-ledger accounts of strategies with an allocation.
+    accounts: Vec<(AccountId, Band)>,
 }
 
 /// The inputs of an evaluation that raised no breach: evaluating the same books version,
@@ -142,6 +158,7 @@ impl RiskEngine {
             state_changes: Vec::new(),
             generation: 0,
             memo: None,
+            quiet: None,
         })
     }
 
@@ -347,6 +364,15 @@ impl RiskEngine {
                 return Vec::new();
             }
         }
+        if self.quiet_holds(view, now) {
+            if let (Some(memo), Some(books)) = (&mut self.memo, books) {
+                if memo.generation == self.generation {
+                    memo.books = books;
+                    memo.global = self.global_equity.clone();
+                }
+            }
+            return Vec::new();
+        }
         self.memo = None;
         let out = self.evaluate_all(view, now);
         let breached = out.iter().any(|a| matches!(a, Alert::Breached { .. } | Alert::TradingState(_)));
@@ -363,13 +389,37 @@ impl RiskEngine {
         out
     }
 
+    /// A full evaluation with no shortcut (the reference the shortcuts are tested against).
+    #[cfg(test)]
+    fn evaluate_reference<V: RiskView>(&mut self, view: &V, now: Timestamp) -> Vec<Alert> {
+        self.memo = None;
+        self.quiet = None;
+        self.evaluate_all(view, now)
+    }
+
+    /// Whether every scope's figures stay inside the bands of the last full evaluation
+    /// (recording new peaks as evaluation would): then evaluation would change nothing.
+    fn quiet_holds<V: RiskView>(&mut self, view: &V, now: Timestamp) -> bool {
+        let Some(q) = &mut self.quiet else { return false };
+        if q.generation != self.generation || now >= q.day_end {
+            return false;
+        }
+        let ccy = &self.config.currency;
+        if !q.global.admit(&view.totals(ccy), &mut self.global_equity) {
+            return false;
+        }
+        q.accounts.iter_mut().all(|(account, band)| {
+            self.account_equity.get_mut(account).is_some_and(|tracker| band.admit(&view.account(account, ccy), tracker))
+        })
+    }
+
     fn evaluate_all<V: RiskView>(&mut self, view: &V, now: Timestamp) -> Vec<Alert> {
         let mut out = Vec::new();
         let ccy = self.config.currency.clone();
         let totals = view.totals(&ccy);
         let ctx = EvalCtx { config: &self.config, ccy: &ccy, now };
         let global = self.config.global.clone();
-        ctx.scope(
+        let global_band = ctx.scope(
             Scope::Global,
             &global,
             &mut self.global_equity,
@@ -378,13 +428,27 @@ impl RiskEngine {
             &mut self.state_changes,
             &mut out,
         );
+        let mut day_end = self.global_equity.day_end();
+        let mut accounts = Some(Vec::new());
         for (sid, s) in &self.strategies {
             let Some(alloc) = &s.allocation else { continue };
             let figures = view.account(&alloc.account, &ccy);
             let tracker = self.account_equity.entry(alloc.account.clone()).or_default();
             let scope = Scope::Strategy(sid.clone());
-            ctx.scope(scope, &s.limits, tracker, &figures, &mut self.states, &mut self.state_changes, &mut out);
+            let band =
+                ctx.scope(scope, &s.limits, tracker, &figures, &mut self.states, &mut self.state_changes, &mut out);
+            day_end = day_end.min(tracker.day_end());
+            accounts = accounts.zip(band).map(|(mut v, b)| {
+                v.push((alloc.account.clone(), b));
+                v
+            });
         }
+        self.quiet = global_band.zip(accounts).map(|(global, accounts)| Quiet {
+            generation: self.generation,
+            day_end,
+            global,
+            accounts,
+        });
         out
     }
 
@@ -489,6 +553,12 @@ impl RiskEngine {
         self.rejections[code.index()]
     }
 
+    /// Whether limit or trading-state changes wait to be taken.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        !(self.limit_changes.is_empty() && self.state_changes.is_empty())
+    }
+
     /// Limit changes not yet taken (for the engine to persist), oldest first.
     pub fn take_limit_changes(&mut self) -> Vec<LimitChange> {
         std::mem::take(&mut self.limit_changes)
@@ -547,7 +617,7 @@ impl EvalCtx<'_> {
         states: &mut TradingStates,
         log: &mut Vec<StateChange>,
         out: &mut Vec<Alert>,
-    ) {
+    ) -> Option<Band> {
         let c = self.config;
         tracker.observe(figures.equity, self.now, c.day_boundary);
         let dd = if self.drawdown_below_every_level(tracker, figures.equity, limits) {
@@ -581,7 +651,35 @@ impl EvalCtx<'_> {
                 log.push(change.clone());
                 out.push(Alert::TradingState(change));
             }
+            return None;
         }
+        self.band(tracker, dd.round_dp(4), loss, figures.gross_exposure, limits)
+    }
+
+    /// The quiet band around this evaluation (see [`band`]), from the same conditions it
+    /// just checked.
+    fn band(
+        &self,
+        tracker: &EquityTracker,
+        dd: Decimal,
+        loss: Decimal,
+        gross: Decimal,
+        limits: &Limits,
+    ) -> Option<Band> {
+        let c = self.config;
+        let mut levels: Vec<DdLevel> =
+            c.drawdown_alert_pcts.iter().take(32).map(|&pct| DdLevel { pct, holds: dd >= pct }).collect();
+        let with = |field: LimitField, value: Decimal| {
+            limits.get(field).map(|limit| {
+                let (near, breached) = alerts::limit_conditions(value, limit, c.near_breach_pct);
+                LimitLevels { limit, near_pct: c.near_breach_pct, near, breached }
+            })
+        };
+        if let Some(l) = with(LimitField::MaxDrawdownPct, dd) {
+            levels.push(DdLevel { pct: l.limit, holds: l.breached });
+            levels.push(DdLevel { pct: l.near_pct * l.limit / Decimal::ONE_HUNDRED, holds: l.near });
+        }
+        Band::new(tracker, &levels, with(LimitField::DailyLossLimit, loss), with(LimitField::MaxGrossExposure, gross))
     }
 }
 
