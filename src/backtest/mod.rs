@@ -17,7 +17,7 @@ use crate::engine::{Engine, EngineError, Journal, NoJournal, StoreJournal, Strat
 use crate::model::{AccountId, AssetClass, Currency, StrategyId, Timestamp};
 use crate::oms::{Booking, Oms, OmsConfig};
 use crate::report::{Recorder, RecorderConfig, Report};
-use crate::risk::{RiskConfig, RiskEngine, RiskView};
+use crate::risk::{RiskConfig, RiskEngine};
 use crate::strategy::{load_signals_jsonl, HostConfig, Signal, StrategyHost};
 use crate::venue::sim::{SimConfig, SimVenue};
 use progress::Progress;
@@ -373,7 +373,7 @@ impl RunContext<'_> {
             };
             recorder.on_price(event.symbol(), ts, price);
             // Over every account: the shared one and the strategies' sub-ledgers.
-            let books = RiskView::totals(runner.engine().oms(), &config.currency);
+            let books = runner.engine().totals(&config.currency);
             recorder.on_equity(ts, books.equity, books.gross_exposure);
             events += 1;
             last_ts = ts;

@@ -183,6 +183,19 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         &self.risk
     }
 
+    /// Cash, equity and exposure over every account (the shared one and the sub-ledgers)
+    /// in `ccy`: what risk read at its last evaluation when the books have not changed since,
+    /// else summed afresh.
+    #[must_use]
+    pub fn totals(&self, ccy: &crate::model::Currency) -> crate::risk::AccountView {
+        if ccy == self.risk.currency() {
+            if let Some(t) = self.risk.totals_at(self.oms.books_version()) {
+                return t;
+            }
+        }
+        crate::risk::RiskView::totals(&self.oms, ccy)
+    }
+
     /// Mutable risk engine, for run-time limit and trading-state changes (audited).
     pub fn risk_mut(&mut self) -> &mut RiskEngine {
         &mut self.risk

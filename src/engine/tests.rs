@@ -417,3 +417,30 @@ fn a_market_event_commits_new_orders_first_and_everything_else_once() {
     let kinds: Vec<_> = new[1].order_events.iter().map(|(_, c)| c.event.as_str()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "submit").count(), 5, "acks travel with the fills: {kinds:?}");
 }
+
+#[test]
+fn totals_read_back_from_risk_match_a_fresh_sum_through_marks_orders_and_fills() {
+    let (mut eng, _log) = setup();
+    let fresh = |eng: &Engine<RecordingVenue, RecordingJournal>| crate::risk::RiskView::totals(eng.oms(), &usd());
+    let prices = [dec!(100), dec!(101.5), dec!(99.25), dec!(103), dec!(97.1), dec!(98)];
+    for (n, px) in prices.into_iter().enumerate() {
+        let n = n as i64;
+        if n == 1 {
+            eng.submit(&buy(dec!(10))).unwrap();
+        }
+        if n == 3 {
+            // A resting limit reserves cash: buying power moves without a fill.
+            let mut req = buy(dec!(5));
+            req.order_type = crate::model::OrderType::Limit;
+            req.limit_price = Some(dec!(90));
+            eng.submit(&req).unwrap();
+            assert_eq!(eng.totals(&usd()), fresh(&eng), "after a submit, before the next mark");
+        }
+        eng.on_market(&bar(n, px, px + dec!(1), px - dec!(1), px)).unwrap();
+        let t = eng.totals(&usd());
+        assert_eq!(t, fresh(&eng), "bar {n}");
+        if n >= 2 {
+            assert_ne!(t.gross_exposure, Decimal::ZERO, "the position is marked at bar {n}");
+        }
+    }
+}

@@ -95,13 +95,31 @@ pub struct Portfolio {
 }
 
 fn add(map: &mut BTreeMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
-    let v = map.entry(ccy.clone()).or_default();
-    *v += delta;
-    *v
+    // Looked up before inserting: the per-mark path clones no currency.
+    if let Some(v) = map.get_mut(ccy) {
+        *v += delta;
+        return *v;
+    }
+    map.insert(ccy.clone(), delta);
+    delta
 }
 
 fn get(map: &BTreeMap<Currency, Decimal>, ccy: &Currency) -> Decimal {
     map.get(ccy).copied().unwrap_or_default()
+}
+
+/// Moves the running market value and gross exposure of `ccy` from `old_mv` to `new_mv`.
+fn track_exposure(
+    market_value: &mut BTreeMap<Currency, Decimal>,
+    gross: &mut BTreeMap<Currency, Decimal>,
+    ccy: &Currency,
+    old_mv: Decimal,
+    new_mv: Decimal,
+) {
+    if old_mv != new_mv {
+        add(market_value, ccy, new_mv - old_mv);
+        add(gross, ccy, new_mv.abs() - old_mv.abs());
+    }
 }
 
 impl Portfolio {
@@ -140,10 +158,7 @@ impl Portfolio {
 
     /// Moves the running exposure sums from a position's old market value to its new one.
     fn track_exposure(&mut self, ccy: &Currency, old_mv: Decimal, new_mv: Decimal) {
-        if old_mv != new_mv {
-            add(&mut self.market_value, ccy, new_mv - old_mv);
-            add(&mut self.gross, ccy, new_mv.abs() - old_mv.abs());
-        }
+        track_exposure(&mut self.market_value, &mut self.gross, ccy, old_mv, new_mv);
     }
 
     /// Cash in `ccy`.
@@ -195,9 +210,8 @@ impl Portfolio {
         let p = self.positions.get_mut(symbol)?;
         let old = p.market_value();
         p.mark_to(price, ts);
-        let (new, ccy) = (p.market_value(), p.currency.clone());
-        self.track_exposure(&ccy, old, new);
-        self.positions.get(symbol)
+        track_exposure(&mut self.market_value, &mut self.gross, &p.currency, old, p.market_value());
+        Some(p)
     }
 
     /// Books a fill: moves cash, nets the position (splitting a reversal into a close and a

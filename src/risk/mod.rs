@@ -108,6 +108,8 @@ pub struct RiskEngine {
     memo: Option<EvalMemo>,
     /// The quiet bands the last full evaluation found, when every scope has one.
     quiet: Option<Quiet>,
+    /// The global totals the last evaluation read, with the books version they are of.
+    seen_totals: Option<(u64, AccountView)>,
 }
 
 /// The scopes' quiet bands after a full evaluation without breach: until the trading day
@@ -159,6 +161,7 @@ impl RiskEngine {
             generation: 0,
             memo: None,
             quiet: None,
+            seen_totals: None,
         })
     }
 
@@ -170,6 +173,20 @@ impl RiskEngine {
             symbols: self.symbols.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>(),
             ..self.config.clone()
         }
+    }
+
+    /// The global totals (every account, in the risk currency) as the last evaluation read
+    /// them, if that was at books version `version`: a caller reading the same books again
+    /// (the backtest's equity curve) takes them from here.
+    #[must_use]
+    pub fn totals_at(&self, version: u64) -> Option<AccountView> {
+        self.seen_totals.filter(|(v, _)| *v == version).map(|(_, t)| t)
+    }
+
+    /// The currency risk measures money in.
+    #[must_use]
+    pub fn currency(&self) -> &Currency {
+        &self.config.currency
     }
 
     /// A strategy's capital allocation, if it has one.
@@ -405,7 +422,9 @@ impl RiskEngine {
             return false;
         }
         let ccy = &self.config.currency;
-        if !q.global.admit(&view.totals(ccy), &mut self.global_equity) {
+        let totals = view.totals(ccy);
+        self.seen_totals = view.version().map(|v| (v, totals));
+        if !q.global.admit(&totals, &mut self.global_equity) {
             return false;
         }
         q.accounts.iter_mut().all(|(account, band)| {
@@ -417,6 +436,7 @@ impl RiskEngine {
         let mut out = Vec::new();
         let ccy = self.config.currency.clone();
         let totals = view.totals(&ccy);
+        self.seen_totals = view.version().map(|v| (v, totals));
         let ctx = EvalCtx { config: &self.config, ccy: &ccy, now };
         let global = self.config.global.clone();
         let global_band = ctx.scope(
