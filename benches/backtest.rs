@@ -6,6 +6,7 @@
 //! `cargo bench --bench backtest` (BENCH_BARS=10000000 for the memory figure).
 
 mod common;
+use common::thread_cpu;
 
 use luatrade::backtest::{run, BacktestConfig};
 use luatrade::data::{self, DataSpec, LoadOptions, MarketEvent};
@@ -91,6 +92,14 @@ fn plain_rust_sma(path: &Path) -> (u64, u64) {
     (bars, crossings)
 }
 
+/// ` (cpu N bars/s)`: the rate in CPU time of this thread, when it can be read.
+fn cpu_rate(bars: u64, cpu: std::time::Duration) -> String {
+    if cpu.is_zero() {
+        return String::new();
+    }
+    format!(" (cpu {:.0} bars/s)", bars as f64 / cpu.as_secs_f64())
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -110,41 +119,48 @@ fn main() {
         peak_rss_mib().unwrap_or(0.0)
     );
 
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), thread_cpu());
     let (bars, crossings) = if std::env::var("BENCH_ONLY").is_ok() { (1, 0) } else { plain_rust_sma(&data_path) };
-    let floor = t.elapsed();
+    let (floor, floor_cpu) = (t.elapsed(), thread_cpu() - c);
     let floor_rate = bars as f64 / floor.as_secs_f64();
-    println!("plain Rust SMA loop (same loader):   {bars} bars, {crossings} crossings, {floor:.2?}, {floor_rate:>12.0} bars/s");
+    println!(
+        "plain Rust SMA loop (same loader):   {bars} bars, {crossings} crossings, {floor:.2?}, {floor_rate:>12.0} bars/s{}",
+        cpu_rate(bars, floor_cpu)
+    );
 
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let noop = dir.path().join("noop.lua");
     std::fs::write(&noop, "return { on_bar = function(ctx, bar) end }").expect("write noop strategy");
     let spec: DataSpec = format!("SYN={}", data_path.display()).parse().expect("spec");
     if only != "sma" {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu());
         let outcome = run(&BacktestConfig::new(vec![spec], noop)).expect("backtest");
-        let noop_total = t.elapsed();
+        let (noop_total, noop_cpu) = (t.elapsed(), thread_cpu() - c);
         println!(
-            "luatrade backtest, no-op on_bar:      {} bars, {noop_total:.2?}, {:>12.0} bars/s (load + engine + Lua call)",
+            "luatrade backtest, no-op on_bar:      {} bars, {noop_total:.2?}, {:>12.0} bars/s{} (load + engine + Lua call)",
             outcome.events,
-            outcome.events as f64 / noop_total.as_secs_f64()
+            outcome.events as f64 / noop_total.as_secs_f64(),
+            cpu_rate(outcome.events, noop_cpu)
         );
     }
     if only == "noop" {
         return;
     }
-    let strategy = Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/sma_cross.lua");
+    let strategy = std::env::var("BENCH_STRATEGY")
+        .map_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("strategies/sma_cross.lua"), Into::into);
     let spec: DataSpec = format!("SYN={}", data_path.display()).parse().expect("spec");
     let config = BacktestConfig::new(vec![spec], strategy);
     let out_dir = dir.path().join("report");
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), thread_cpu());
     let outcome = run(&config).expect("backtest");
     outcome.report.write_files(&out_dir).expect("report files");
-    let total = t.elapsed();
+    let (total, cpu) = (t.elapsed(), thread_cpu() - c);
     let rate = outcome.events as f64 / total.as_secs_f64();
     println!(
-        "luatrade backtest sma_cross.lua:      {} bars, {total:.2?} (run {:.2?}), {rate:>12.0} bars/s end to end (load + run + report)",
-        outcome.events, outcome.elapsed
+        "luatrade backtest sma_cross.lua:      {} bars, {total:.2?} (run {:.2?}), {rate:>12.0} bars/s{} end to end (load + run + report)",
+        outcome.events,
+        outcome.elapsed,
+        cpu_rate(outcome.events, cpu)
     );
     println!("ratio plain loop / luatrade: {:.1}x; fingerprint {}", floor_rate / rate, outcome.report.fingerprint());
     if let Some(m) = peak_rss_mib() {

@@ -14,7 +14,7 @@
 //! bench asserts that (fills and open orders) so a case cannot silently turn into another.
 
 mod common;
-use common::{env_usize, percentile};
+use common::{env_usize, percentile, thread_cpu};
 
 use luatrade::data::{Bar, MarketEvent};
 use luatrade::engine::{Engine, NoJournal};
@@ -105,14 +105,6 @@ fn engine(case: Case, ring: &mut [MarketEvent], symbol: &Symbol) -> Engine<SimVe
     set_ts(&mut ring[1], Timestamp::from_secs(1_700_000_060));
     eng.on_market(&ring[1]).expect("second bar");
     eng
-}
-
-/// CPU time this thread has run (Linux), or zero where it cannot be read.
-fn thread_cpu() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
-        .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
 /// One pass: a fresh engine, then `bars` bars; returns the (CPU, wall) time the bars took.

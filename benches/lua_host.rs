@@ -1,11 +1,13 @@
 //! Lua host throughput and reload latency, with sandbox, memory limit and instruction budget
 //! all on (the defaults of `HostConfig`).
 //!
-//! Run: `cargo bench --bench lua_host`. Prints ns/bar and bars/s (median of 5 passes) for a
+//! Run: `cargo bench --bench lua_host`. Prints ns/bar and bars/s (median of 5 passes, in CPU
+//! time of the bench thread, so preemption on a shared machine does not count) for a
 //! no-op `on_bar` receiving a full bar and for the shipped `sma_cross.lua`, then the median
 //! latency from a file-change event to the new code being active (debounce excluded).
 
 mod common;
+use common::thread_cpu;
 use luatrade::data::Bar;
 use luatrade::model::{Instrument, OrderRequest, StrategyId, Symbol, Timestamp};
 use luatrade::strategy::{CheckRefusal, HostConfig, HostEvent, LuaStrategy, OpenOrder, StrategyHost, StrategyView};
@@ -71,14 +73,14 @@ fn measure(name: &str, s: &mut LuaStrategy, bars: &[Bar]) {
     }
     let mut ns = Vec::new();
     for _ in 0..common::env_usize("BENCH_PASSES", 5).max(1) {
-        let t = Instant::now();
+        let t = thread_cpu();
         for b in bars {
             match s.on_bar(&view, &sym, b) {
                 Ok(c) => orders += c.len(),
                 Err(e) => panic!("{e}"),
             }
         }
-        ns.push(t.elapsed().as_nanos() as f64 / bars.len() as f64);
+        ns.push((thread_cpu() - t).as_nanos() as f64 / bars.len() as f64);
     }
     ns.sort_by(f64::total_cmp);
     let med = ns[ns.len() / 2];

@@ -4,12 +4,9 @@
 local params = { fast = 10, slow = 30, qty = 100 }
 local books = {} -- per symbol: { fast = sma, slow = sma, prev = fast - slow on the previous bar }
 
-local function book(ctx, symbol)
-  local b = books[symbol]
-  if b == nil then
-    b = { fast = ta.sma(ctx.params.fast), slow = ta.sma(ctx.params.slow), prev = nil }
-    books[symbol] = b
-  end
+local function new_book(ctx, symbol)
+  local b = { fast = ta.sma(ctx.params.fast), slow = ta.sma(ctx.params.slow), prev = nil }
+  books[symbol] = b
   return b
 end
 
@@ -17,9 +14,10 @@ return {
   params = params,
 
   on_bar = function(ctx, bar)
-    local b = book(ctx, bar.symbol)
-    local f = b.fast:update(bar.close)
-    local s = b.slow:update(bar.close)
+    local symbol, close = bar.symbol, bar.close
+    local b = books[symbol] or new_book(ctx, symbol)
+    local f = b.fast:update(close)
+    local s = b.slow:update(close)
     if f == nil or s == nil then
       return
     end
@@ -29,13 +27,14 @@ return {
     if prev == nil then
       return
     end
-    local long = ctx.state[bar.symbol]
+    local state = ctx.state
+    local long = state[symbol]
     if prev <= 0 and diff > 0 and not long then
-      ctx:buy{ symbol = bar.symbol, qty = ctx.params.qty }
-      ctx.state[bar.symbol] = true
+      ctx:buy{ symbol = symbol, qty = ctx.params.qty }
+      state[symbol] = true
     elseif prev >= 0 and diff < 0 and long then
-      ctx:sell{ symbol = bar.symbol, qty = ctx.params.qty, reduce_only = true }
-      ctx.state[bar.symbol] = false
+      ctx:sell{ symbol = symbol, qty = ctx.params.qty, reduce_only = true }
+      state[symbol] = false
     end
   end,
 }

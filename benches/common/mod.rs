@@ -14,3 +14,13 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// CPU time the calling thread has run (Linux `/proc/thread-self/schedstat`), or zero where
+/// it cannot be read: on a shared machine, time the thread was preempted does not count.
+#[allow(dead_code, reason = "not every harness reports CPU time")]
+pub fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}

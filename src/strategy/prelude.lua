@@ -73,14 +73,24 @@ local function push(o, x)
   return old
 end
 
+-- The ring buffer is inlined (not `push`): every Lua call costs an interrupt check, and
+-- `update` runs on every bar.
 methods.sma = {
   __index = {
     update = function(o, x)
-      local old = push(o, x)
-      o.sum = o.sum + x - (old or 0)
-      o.count = o.count + 1
-      if o.count >= o.n then
-        o.value = o.sum / o.n
+      local n, buf = o.n, o.buf
+      local pos = (o.pos or 0) % n + 1
+      local old = buf[pos]
+      buf[pos] = x
+      o.pos = pos
+      local sum = o.sum + x - (old or 0)
+      o.sum = sum
+      local count = o.count + 1
+      o.count = count
+      if count >= n then
+        local v = sum / n
+        o.value = v
+        return v
       end
       return o.value
     end,
