@@ -162,6 +162,12 @@ fn main() {
         outcome.elapsed,
         cpu_rate(outcome.events, cpu)
     );
+    let (trades, exposed) = (outcome.report.metric("trades"), outcome.report.metric("exposure_time"));
+    println!(
+        "  {} round trips, in the market {:.0} % of the time",
+        trades.unwrap_or(0.0),
+        exposed.unwrap_or(0.0) * 100.0
+    );
     println!("ratio plain loop / luatrade: {:.1}x; fingerprint {}", floor_rate / rate, outcome.report.fingerprint());
     if let Some(m) = peak_rss_mib() {
         println!("peak RSS (VmHWM) of the whole bench process: {m:.1} MiB");

@@ -242,8 +242,6 @@ impl RiskEngine {
         now: Timestamp,
         record: bool,
     ) -> Result<(), RejectReason> {
-        // Checks observe equity into the trackers evaluation reads.
-        self.generation += 1;
         let inst = view
             .instrument(&req.symbol)
             .ok_or_else(|| RejectReason::new(RejectCode::UnknownInstrument).with("symbol", &req.symbol))?;
@@ -324,7 +322,7 @@ impl RiskEngine {
         let boundary = self.config.day_boundary;
         let global_equity =
             if *ccy == self.config.currency { totals.equity } else { view.totals(&self.config.currency).equity };
-        self.global_equity.observe(global_equity, now, boundary);
+        observe(&mut self.global_equity, &mut self.generation, global_equity, now, boundary);
         let would_be = checks::equity_after(global_equity, req, ref_px, last);
         let rc = &self.config.currency;
         checks::loss_limits(
@@ -340,7 +338,7 @@ impl RiskEngine {
         if let (Some(limits), Some(acct)) = (strategy_limits, alloc_account) {
             if limits.get(dl).is_some() || limits.get(dd).is_some() {
                 let tracker = self.account_equity.entry(acct.clone()).or_default();
-                tracker.observe(account.equity, now, boundary);
+                observe(tracker, &mut self.generation, account.equity, now, boundary);
                 let wb = checks::equity_after(account.equity, req, ref_px, last);
                 let scope = Scope::Strategy(req.strategy_id.clone());
                 checks::loss_limits(&scope, tracker, account.equity, wb, grows, limits.get(dl), limits.get(dd), ccy)?;
@@ -587,6 +585,17 @@ impl RiskEngine {
     /// Trading-state changes not yet taken (for the engine to persist), oldest first.
     pub fn take_state_changes(&mut self) -> Vec<StateChange> {
         std::mem::take(&mut self.state_changes)
+    }
+}
+
+/// Observes `equity` into a tracker outside evaluation (a pre-trade check), bumping
+/// `generation` when that changed the tracker (a new day, a new peak, a first observation):
+/// evaluation's memo and quiet bands were computed from the tracker as it was.
+fn observe(tracker: &mut EquityTracker, generation: &mut u64, equity: Decimal, now: Timestamp, boundary: DayBoundary) {
+    let before = tracker.clone();
+    tracker.observe(equity, now, boundary);
+    if *tracker != before {
+        *generation += 1;
     }
 }
 
