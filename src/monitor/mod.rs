@@ -43,7 +43,12 @@
 //!
 //! # Performance
 //! Monitors are indexed by symbol: a price update touches only that symbol's positions, and
-//! evaluation allocates nothing except the returned intents. See `benches/monitor_eval.rs`.
+//! evaluation allocates nothing except the returned intents. Beside each record the set keeps
+//! a compact view of its levels as exact integer keys (a `Decimal` stays the value of
+//! record); one pass over these views decides which monitors an update reaches, ratchets
+//! trails on keys with one stop price computed per offset, and rebuilds the nearest-level
+//! watch that lets a quiet update skip the pass. Anything the keys cannot decide, and every
+//! trigger, goes through the per-monitor rules on the decimals. See `benches/monitor_eval.rs`.
 
 mod break_even;
 pub mod guard;

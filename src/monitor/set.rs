@@ -1,5 +1,7 @@
 //! [`MonitorSet`]: every armed monitor, indexed by symbol, and the persisted form of each.
 
+mod hot;
+
 use super::break_even;
 use super::rules::{decide, reached_favourable, tighter, Px};
 use super::spec::{MonitorSpec, Resolved};
@@ -7,9 +9,11 @@ use super::trailing::{self, StopMemo, TrailState};
 use super::{ExitIntent, ExitReason, MonitorError, PositionKey};
 use crate::collections::{FastIndexMap, FastMap};
 use crate::data::Bar;
-use crate::model::{PositionId, Side, Symbol, Timestamp};
+use crate::model::{PositionId, Side, Symbol, Timestamp, TrailingOffset};
+use hot::{compare, oriented, EventKeys, Hot, Watch};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 /// A monitor's runtime state: what has moved since it was armed.
@@ -77,13 +81,11 @@ struct Monitor {
     levels: Resolved,
     /// The effective stop and the reason it carries.
     stop: Option<(Decimal, ExitReason)>,
-    /// Listed in `MonitorSet::changed`.
-    dirty: bool,
 }
 
 impl Monitor {
     fn new(rec: MonitorRecord, levels: Resolved) -> Self {
-        let mut m = Self { rec, levels, stop: None, dirty: false };
+        let mut m = Self { rec, levels, stop: None };
         m.refresh_stop();
         m
     }
@@ -151,64 +153,176 @@ impl Monitor {
     }
 }
 
+/// One symbol's monitors: the records (cold) and, slot for slot, their hot views.
 #[derive(Debug, Clone, Default)]
 struct Book {
     last: Option<Decimal>,
     monitors: Vec<Monitor>,
+    /// `hot[i]` is the key view of `monitors[i]`, kept in step with it.
+    hot: Vec<Hot>,
     /// The nearest levels of all monitors, from the last full scan; `None` after a change
     /// that may have brought a level nearer (the next event scans).
     watch: Option<Watch>,
+    /// Trailing offsets by group (one group per distinct offset, by representation).
+    offsets: Vec<TrailingOffset>,
+    groups: FastMap<(bool, [u8; 16]), u32>,
+    /// Per group, the stop computed from this scan's favourable extreme, for longs and shorts.
+    memo: Vec<[MemoSlot; 2]>,
+    /// Scans so far: a memo slot of an earlier scan is stale.
+    epoch: u64,
 }
 
-/// The nearest levels over one book's monitors: an event that reaches none of them can
-/// neither trigger nor move anything, so the scan is skipped.
+/// A trailing stop price computed during scan `epoch`, with its oriented key.
 #[derive(Debug, Clone, Copy, Default)]
-struct Watch {
-    /// Highest long stop / lowest short stop (idle monitors only).
-    long_stop: Option<Decimal>,
-    short_stop: Option<Decimal>,
-    /// Lowest long / highest short favourable level: target (idle only), break-even trigger,
-    /// trail activation or trail best.
-    long_fav: Option<Decimal>,
-    short_fav: Option<Decimal>,
+struct MemoSlot {
+    epoch: u64,
+    stop: Decimal,
+    key: i128,
 }
 
-impl Watch {
-    fn add(&mut self, m: &Monitor) {
-        let side = m.rec.side;
-        let idle = m.rec.state.working.is_none();
-        let (stop, fav) = match side {
-            Side::Buy => (&mut self.long_stop, &mut self.long_fav),
-            Side::Sell => (&mut self.short_stop, &mut self.short_fav),
-        };
-        let nearest = |slot: &mut Option<Decimal>, level: Option<Decimal>, adverse: bool| {
-            if let Some(l) = level {
-                // A stop is nearer when tighter; a favourable level when less far.
-                let nearer = |cur: Decimal| if adverse { tighter(side, l, cur) } else { tighter(side, cur, l) };
-                if slot.is_none_or(nearer) {
-                    *slot = Some(l);
-                }
-            }
-        };
-        if idle {
-            nearest(stop, m.stop.map(|(p, _)| p), true);
-            nearest(fav, m.levels.take_profit, false);
+/// No trailing offset group.
+const NO_GROUP: u32 = u32::MAX;
+
+impl Book {
+    /// The group of a trailing spec's offset, created on first use.
+    fn group_of(&mut self, trailing: Option<super::Trailing>) -> u32 {
+        let Some(t) = trailing else { return NO_GROUP };
+        let id = (matches!(t.offset, TrailingOffset::Percent(_)), t.offset.value().serialize());
+        if let Some(&g) = self.groups.get(&id) {
+            return g;
         }
-        if m.rec.state.break_even_stop.is_none() && m.rec.spec.break_even.is_some() {
-            nearest(fav, m.levels.break_even_at, false);
+        let g = u32::try_from(self.offsets.len()).unwrap_or(NO_GROUP);
+        if g != NO_GROUP {
+            self.offsets.push(t.offset);
+            self.memo.push([MemoSlot::default(); 2]);
+            self.groups.insert(id, g);
         }
-        if m.rec.spec.trailing.is_some() {
-            let trail = m.rec.state.trail.best.or(m.levels.activation);
-            nearest(fav, trail, false);
-        }
+        g
     }
 
-    /// Whether the event stays strictly inside every level (nothing to do).
-    fn quiet(&self, px: Px) -> bool {
-        self.long_stop.is_none_or(|s| px.low > s)
-            && self.long_fav.is_none_or(|f| px.high < f)
-            && self.short_stop.is_none_or(|s| px.high < s)
-            && self.short_fav.is_none_or(|f| px.low > f)
+    /// Appends a monitor (not dirty); returns its slot.
+    fn push(&mut self, m: Monitor) -> usize {
+        let group = self.group_of(m.rec.spec.trailing);
+        self.hot.push(Hot::of(&m, group));
+        self.monitors.push(m);
+        self.monitors.len() - 1
+    }
+
+    /// Evaluates one event over every monitor in one pass, which also rebuilds the watch.
+    ///
+    /// A monitor whose keys show the event reaches none of its levels is passed over; an
+    /// active trail that only ratchets moves on keys and one memoised stop price per offset
+    /// group; anything else (a trigger, break-even, activation, keys that cannot tell) takes
+    /// [`step`], the per-monitor rules on the decimals.
+    fn scan(
+        &mut self,
+        px: Px,
+        ev: &EventKeys,
+        ts: Timestamp,
+        changed: &mut Vec<PositionId>,
+        out: &mut Vec<ExitIntent>,
+    ) {
+        self.epoch += 1;
+        let mut ratchet = Ratchet { epoch: self.epoch, offsets: &self.offsets, memo: &mut self.memo, px };
+        let mut memo = StopMemo::default();
+        let mut watch = Watch::default();
+        for (m, h) in self.monitors.iter_mut().zip(self.hot.iter_mut()) {
+            let (adverse, favourable) = ev.side(h.long);
+            let may_fire = !h.working && (adverse <= h.stop || favourable >= h.target);
+            // Short-circuits: the key fast path runs only when nothing but the trail may move.
+            let slow = may_fire
+                || favourable >= h.be_at
+                || (favourable >= h.trail && !(h.trail_active && ratchet.apply(m, h, favourable, changed)));
+            if slow {
+                step(m, h, px, ts, &mut memo, changed, out);
+            }
+            watch.add(h);
+        }
+        self.watch = Some(watch);
+    }
+}
+
+/// The fast path of an active trail that only ratchets (see [`Book::scan`]).
+struct Ratchet<'a> {
+    epoch: u64,
+    offsets: &'a [TrailingOffset],
+    memo: &'a mut [[MemoSlot; 2]],
+    px: Px,
+}
+
+impl Ratchet<'_> {
+    /// Moves the trail of `m` for an event whose favourable extreme has key `favourable`
+    /// (the event neither fires `m` nor reaches its break-even trigger). False, with nothing
+    /// changed, when the keys cannot decide: the caller applies the rules on the decimals.
+    fn apply(&mut self, m: &mut Monitor, h: &mut Hot, favourable: i128, changed: &mut Vec<PositionId>) -> bool {
+        match compare(favourable, h.trail) {
+            Some(Ordering::Greater) => {}
+            Some(_) => return true, // not a better best price: nothing moves
+            None => return false,
+        }
+        let side = m.rec.side;
+        let fav = self.px.favourable(side);
+        let (Some(offset), Some(slots)) = (self.offsets.get(h.group as usize), self.memo.get_mut(h.group as usize))
+        else {
+            return false;
+        };
+        let slot = &mut slots[usize::from(!h.long)];
+        if slot.epoch != self.epoch {
+            let stop = offset.stop_from(side.opposite(), fav);
+            *slot = MemoSlot { epoch: self.epoch, stop, key: oriented(side, stop) };
+        }
+        let (candidate, key) = (slot.stop, slot.key);
+        let trigger_moves = match compare(key, h.trigger) {
+            Some(o) => o == Ordering::Greater,
+            None => return false,
+        };
+        // The effective stop is the tightest of stop-loss, break-even and trigger (ties to
+        // the earlier): a tighter trigger takes it over when it is strictly tighter.
+        let stop_moves = trigger_moves
+            && (h.reason == ExitReason::TrailingStop || {
+                match compare(key, h.stop) {
+                    Some(o) => o == Ordering::Greater,
+                    None => return false,
+                }
+            });
+        let trail = &mut m.rec.state.trail;
+        trail.best = Some(fav);
+        h.trail = favourable;
+        if trigger_moves {
+            trail.trigger = Some(candidate);
+            h.trigger = key;
+        }
+        if stop_moves {
+            m.stop = Some((candidate, ExitReason::TrailingStop));
+            (h.stop, h.reason) = (key, ExitReason::TrailingStop);
+        }
+        touch(changed, h, m.rec.position_id);
+        true
+    }
+}
+
+/// One monitor against one event by the rules on the decimals: fires it, or moves its
+/// break-even and trail, then brings its hot view up to date.
+fn step(
+    m: &mut Monitor,
+    h: &mut Hot,
+    px: Px,
+    ts: Timestamp,
+    memo: &mut StopMemo,
+    changed: &mut Vec<PositionId>,
+    out: &mut Vec<ExitIntent>,
+) {
+    if m.rec.state.working.is_none() {
+        if let Some(hit) = decide(m.rec.side, m.stop, m.levels.take_profit, px) {
+            out.push(m.fire(hit.reason, hit.price, hit.at_open, ts));
+            touch(changed, h, m.rec.position_id);
+            h.sync(m);
+            return;
+        }
+    }
+    if m.advance(px, memo) {
+        touch(changed, h, m.rec.position_id);
+        h.sync(m);
     }
 }
 
@@ -235,24 +349,27 @@ fn check_positive(position_id: PositionId, field: &'static str, value: Decimal) 
 /// Fires `m` for `reason` at the symbol's last price (the entry when none was seen), unless
 /// an exit is already working for it.
 fn fire_at_last(
-    m: &mut Monitor,
-    last: Option<Decimal>,
+    book: &mut Book,
+    i: usize,
     reason: ExitReason,
     ts: Timestamp,
     changed: &mut Vec<PositionId>,
 ) -> Option<ExitIntent> {
+    let (m, h) = (&mut book.monitors[i], &mut book.hot[i]);
     if m.rec.state.working.is_some() {
         return None;
     }
-    let intent = m.fire(reason, last.unwrap_or(m.rec.entry_px), false, ts);
-    touch(changed, m);
+    let intent = m.fire(reason, book.last.unwrap_or(m.rec.entry_px), false, ts);
+    touch(changed, h, m.rec.position_id);
+    h.sync(m);
     Some(intent)
 }
 
-fn touch(changed: &mut Vec<PositionId>, m: &mut Monitor) {
-    if !m.dirty {
-        m.dirty = true;
-        changed.push(m.rec.position_id);
+/// Lists `position_id` (whose hot view is `h`) as changed, once until the next take.
+fn touch(changed: &mut Vec<PositionId>, h: &mut Hot, position_id: PositionId) {
+    if !h.dirty {
+        h.dirty = true;
+        changed.push(position_id);
     }
 }
 
@@ -310,18 +427,18 @@ impl MonitorSet {
         Ok(())
     }
 
-    fn insert(&mut self, mut m: Monitor) {
+    fn insert(&mut self, m: Monitor) {
         let pid = m.rec.position_id;
         if let Some(d) = m.rec.deadline() {
             self.deadlines.insert((d, pid));
         }
-        touch(&mut self.changed, &mut m);
         let entry = self.books.entry(m.rec.key.symbol.clone());
         let b = entry.index();
         let book = entry.or_default();
         book.watch = None;
-        book.monitors.push(m);
-        self.index.insert(pid, (b, book.monitors.len() - 1));
+        let i = book.push(m);
+        touch(&mut self.changed, &mut book.hot[i], pid);
+        self.index.insert(pid, (b, i));
     }
 
     /// The record of a position's monitor.
@@ -370,7 +487,9 @@ impl MonitorSet {
         m.rec.entry_fees = fees;
         m.levels = m.rec.spec.levels(m.rec.side, avg_px);
         m.refresh_stop();
-        touch(&mut self.changed, m);
+        let h = &mut book.hot[i];
+        touch(&mut self.changed, h, position_id);
+        h.sync(m);
         Ok(())
     }
 
@@ -383,10 +502,13 @@ impl MonitorSet {
     pub fn set_spec(&mut self, position_id: PositionId, spec: MonitorSpec) -> Result<(), MonitorError> {
         let &(b, i) = self.index.get(&position_id).ok_or(MonitorError::Unknown { position_id })?;
         let book = &mut self.books[b];
-        let m = &mut book.monitors[i];
-        let levels =
-            spec.resolve(m.rec.side, m.rec.entry_px).map_err(|source| MonitorError::Spec { position_id, source })?;
+        let side = book.monitors[i].rec.side;
+        let levels = spec
+            .resolve(side, book.monitors[i].rec.entry_px)
+            .map_err(|source| MonitorError::Spec { position_id, source })?;
         book.watch = None;
+        let group = book.group_of(spec.trailing);
+        let m = &mut book.monitors[i];
         let old = m.rec.spec;
         if old.trailing != spec.trailing {
             let from = book.last.unwrap_or(m.rec.entry_px);
@@ -407,7 +529,10 @@ impl MonitorSet {
         }
         m.levels = levels;
         m.refresh_stop();
-        touch(&mut self.changed, m);
+        let h = &mut book.hot[i];
+        h.group = group;
+        touch(&mut self.changed, h, position_id);
+        h.sync(m);
         Ok(())
     }
 
@@ -415,10 +540,11 @@ impl MonitorSet {
     /// returns its last record.
     pub fn disarm(&mut self, position_id: PositionId) -> Option<MonitorRecord> {
         let (b, i) = self.index.remove(&position_id)?;
-        self.books[b].watch = None;
-        let monitors = &mut self.books[b].monitors;
-        let m = monitors.swap_remove(i);
-        if let Some(moved) = monitors.get(i) {
+        let book = &mut self.books[b];
+        book.watch = None;
+        book.hot.swap_remove(i);
+        let m = book.monitors.swap_remove(i);
+        if let Some(moved) = book.monitors.get(i) {
             self.index.insert(moved.rec.position_id, (b, i));
         }
         if let Some(d) = m.rec.deadline() {
@@ -440,9 +566,10 @@ impl MonitorSet {
         let &(b, i) = self.index.get(&position_id).ok_or(MonitorError::Unknown { position_id })?;
         let book = &mut self.books[b];
         book.watch = None;
-        let m = &mut book.monitors[i];
+        let (m, h) = (&mut book.monitors[i], &mut book.hot[i]);
         m.rec.state.working = None;
-        touch(&mut self.changed, m);
+        touch(&mut self.changed, h, position_id);
+        h.sync(m);
         Ok(())
     }
 
@@ -460,33 +587,26 @@ impl MonitorSet {
         let mut out = Vec::new();
         let Some(book) = self.books.get_mut(symbol) else { return out };
         book.last = Some(last);
-        if book.watch.is_some_and(|w| w.quiet(px)) {
+        let ev = EventKeys::of(px);
+        if book.watch.is_some_and(|w| w.quiet(&ev)) {
             return out;
         }
+        book.scan(px, &ev, ts, &mut self.changed, &mut out);
+        out.sort_unstable_by_key(|x| x.position_id);
+        out
+    }
+
+    /// The reference evaluation: every monitor of the book by [`step`] alone (no watch, no
+    /// key fast path), as the set evaluated before the hot path existed.
+    #[cfg(test)]
+    fn on_event_reference(&mut self, symbol: &Symbol, px: Px, last: Decimal, ts: Timestamp) -> Vec<ExitIntent> {
+        let mut out = Vec::new();
+        let Some(book) = self.books.get_mut(symbol) else { return out };
+        book.last = Some(last);
+        book.watch = None;
         let mut memo = StopMemo::default();
-        let mut any_changed = false;
-        for m in &mut book.monitors {
-            if m.rec.state.working.is_none() {
-                if let Some(hit) = decide(m.rec.side, m.stop, m.levels.take_profit, px) {
-                    out.push(m.fire(hit.reason, hit.price, hit.at_open, ts));
-                    touch(&mut self.changed, m);
-                    any_changed = true;
-                    continue;
-                }
-            }
-            if m.advance(px, &mut memo) {
-                touch(&mut self.changed, m);
-                any_changed = true;
-            }
-        }
-        // The watch is a function of the monitors' states alone: when none changed, the one
-        // in place still holds.
-        if any_changed || book.watch.is_none() {
-            let mut watch = Watch::default();
-            for m in &book.monitors {
-                watch.add(m);
-            }
-            book.watch = Some(watch);
+        for (m, h) in book.monitors.iter_mut().zip(book.hot.iter_mut()) {
+            step(m, h, px, ts, &mut memo, &mut self.changed, &mut out);
         }
         out.sort_unstable_by_key(|x| x.position_id);
         out
@@ -499,8 +619,7 @@ impl MonitorSet {
         let mut out = Vec::new();
         for &(_, pid) in self.deadlines.range(..=(ts, PositionId(u64::MAX))) {
             let Some(&(b, i)) = self.index.get(&pid) else { continue };
-            let book = &mut self.books[b];
-            out.extend(fire_at_last(&mut book.monitors[i], book.last, ExitReason::TimeExit, ts, &mut self.changed));
+            out.extend(fire_at_last(&mut self.books[b], i, ExitReason::TimeExit, ts, &mut self.changed));
         }
         out.sort_unstable_by_key(|x| x.position_id);
         out
@@ -512,8 +631,8 @@ impl MonitorSet {
     pub fn kill_all(&mut self, ts: Timestamp) -> Vec<ExitIntent> {
         let mut out = Vec::new();
         for book in self.books.values_mut() {
-            for m in &mut book.monitors {
-                out.extend(fire_at_last(m, book.last, ExitReason::KillSwitch, ts, &mut self.changed));
+            for i in 0..book.monitors.len() {
+                out.extend(fire_at_last(book, i, ExitReason::KillSwitch, ts, &mut self.changed));
             }
         }
         out.sort_unstable_by_key(|x| x.position_id);
@@ -532,8 +651,7 @@ impl MonitorSet {
         ts: Timestamp,
     ) -> Result<Option<ExitIntent>, MonitorError> {
         let &(b, i) = self.index.get(&position_id).ok_or(MonitorError::Unknown { position_id })?;
-        let book = &mut self.books[b];
-        Ok(fire_at_last(&mut book.monitors[i], book.last, reason, ts, &mut self.changed))
+        Ok(fire_at_last(&mut self.books[b], i, reason, ts, &mut self.changed))
     }
 
     /// Every monitor and last price, sorted, for a full save.
@@ -570,8 +688,8 @@ impl MonitorSet {
             set.insert(Monitor::new(rec, levels));
         }
         set.changed.clear();
-        for m in set.books.values_mut().flat_map(|b| b.monitors.iter_mut()) {
-            m.dirty = false;
+        for h in set.books.values_mut().flat_map(|b| b.hot.iter_mut()) {
+            h.dirty = false;
         }
         Ok(set)
     }
@@ -596,10 +714,10 @@ impl MonitorSet {
         let mut upserted = Vec::with_capacity(self.changed.len());
         for pid in self.changed.drain(..) {
             if let Some(&(b, i)) = self.index.get(&pid) {
-                let m = &mut self.books[b].monitors[i];
-                if m.dirty {
-                    m.dirty = false;
-                    upserted.push(m.rec.clone());
+                let book = &mut self.books[b];
+                if book.hot[i].dirty {
+                    book.hot[i].dirty = false;
+                    upserted.push(book.monitors[i].rec.clone());
                 }
             }
         }

@@ -361,6 +361,34 @@ fn exit_reason_names_round_trip() {
     assert_eq!(ExitReason::parse("stop"), None);
 }
 
+#[test]
+fn a_trigger_that_ratchets_onto_the_stop_loss_leaves_it_the_stop_until_strictly_tighter() {
+    let spec = MonitorSpec {
+        stop_loss: Some(Level::Price(dec!(99))),
+        trailing: Some(Trailing {
+            offset: TrailingOffset::Amount(dec!(2)),
+            activation: Some(Level::Amount(dec!(0.25))),
+        }),
+        ..MonitorSpec::default()
+    };
+    let mut set = armed(Side::Buy, dec!(100), spec);
+    let (p, a) = (PositionId(1), sym("AAA"));
+    // (tick, expected effective stop): activation at 100.25 (trigger 98.25, below the
+    // stop-loss); 101 moves the trigger to 99, a tie: the stop-loss keeps it; 101.5 → 99.5.
+    let steps = [
+        (dec!(100.25), (dec!(99), ExitReason::StopLoss)),
+        (dec!(101), (dec!(99), ExitReason::StopLoss)),
+        (dec!(101.5), (dec!(99.5), ExitReason::TrailingStop)),
+    ];
+    for (n, (px, want)) in steps.into_iter().enumerate() {
+        assert!(set.on_price(&a, px, t(n as i64 + 1)).is_empty());
+        assert_eq!(set.stop_level(p), Some(want), "after {px}");
+    }
+    assert_eq!(set.get(p).unwrap().state.trail, TrailState { best: Some(dec!(101.5)), trigger: Some(dec!(99.5)) });
+    // A tick at the stop exits for the trail, at its trigger.
+    assert_eq!(brief(&set.on_price(&a, dec!(99.5), t(9))), vec![(ExitReason::TrailingStop, dec!(99.5), false)]);
+}
+
 mod property_tests {
     use super::*;
     use proptest::prelude::*;
@@ -544,6 +572,138 @@ mod watch_equivalence {
                     if n % 2 == 0 {
                         fast.exit_finished(x.position_id, false).unwrap();
                         full.exit_finished(x.position_id, false).unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
+mod hot_path_equivalence {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (long, entry in 0.0001, qty, spec choices: stop, target, trail, activation, break-even).
+    type Arm = (bool, i64, usize, (usize, usize, usize, Option<i64>, Option<usize>));
+
+    const QTYS: [i64; 3] = [1, 3, 7];
+    /// Offsets few enough that positions share groups; some give stop prices with more
+    /// than 18 fractional digits (keys that cannot decide).
+    fn offset(n: usize) -> TrailingOffset {
+        [
+            TrailingOffset::Percent(dec!(15)),
+            TrailingOffset::Percent(dec!(15.0)),
+            TrailingOffset::Percent(dec!(0.333)),
+            TrailingOffset::Percent(Decimal::ONE / Decimal::from(7)),
+            TrailingOffset::Amount(dec!(0.75)),
+            TrailingOffset::Amount(dec!(2)),
+        ][n % 6]
+    }
+
+    fn arm() -> impl Strategy<Value = Arm> {
+        (
+            any::<bool>(),
+            900_000i64..1_100_000,
+            0usize..3,
+            (0usize..4, 0usize..4, 0usize..7, proptest::option::of(1i64..50_000), proptest::option::of(0usize..3)),
+        )
+    }
+
+    fn spec(a: &Arm) -> MonitorSpec {
+        let (_, _, _, (sl, tp, trail, activation, be)) = *a;
+        let pct = [dec!(1), dec!(2.5), dec!(7), dec!(12)];
+        MonitorSpec {
+            stop_loss: (sl < 3).then(|| Level::Percent(pct[sl])),
+            take_profit: (tp < 3).then(|| Level::Percent(pct[tp + 1])),
+            trailing: (trail < 6).then(|| Trailing {
+                offset: offset(trail),
+                // On the 0.25 grid half the time (a trail that starts below the stop-loss
+                // and ratchets onto it exactly).
+                activation: activation.map(|c| {
+                    Level::Amount(if c % 2 == 0 { Decimal::new((c % 16 + 1) * 25, 2) } else { Decimal::new(c, 4) })
+                }),
+            }),
+            break_even: be.map(|b| BreakEven { after: Level::Percent(pct[b]), plus_fees: b != 0 }),
+            max_holding_nanos: None,
+        }
+    }
+
+    /// A price from a walk value in 0.0001: sometimes written with more digits, sometimes
+    /// nudged by 10^-22 (a key that cannot decide).
+    fn price(v: i64, form: u8) -> Decimal {
+        let v = Decimal::new(v.max(1), 4);
+        match form % 4 {
+            0 => v,
+            1 => v.round_dp(2),
+            2 => Decimal::from_i128_with_scale(v.mantissa() * 1_000_000, v.scale() + 6),
+            _ => v + Decimal::from_i128_with_scale(1, 22),
+        }
+    }
+
+    /// (step in 0.0001, up, down, bar?, price form, finish exits?)
+    type Event = (i64, i64, i64, bool, u8, bool);
+
+    /// Fine steps, or steps of 0.25 that land on levels exactly (ties between a price and a
+    /// level, or between a trigger and a stop, with whole entries and amount offsets).
+    fn event() -> impl Strategy<Value = Event> {
+        let fine = (-3_000i64..3_500, 0i64..4_000, 0i64..4_000);
+        let coarse = (-4i64..5, 0i64..5, 0i64..5).prop_map(|(s, u, d)| (s * 2_500, u * 2_500, d * 2_500));
+        (prop_oneof![fine, coarse], any::<bool>(), any::<u8>(), any::<bool>())
+            .prop_map(|((s, u, d), bar, form, finish)| (s, u, d, bar, form, finish))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// The fused key pass (watch, fast ratchet, fallbacks) gives the same exits, the same
+        /// exported states and the same changes as the plain per-monitor rules on decimals.
+        #[test]
+        fn prop_hot_path_matches_the_reference(
+            arms in proptest::collection::vec(arm(), 1..24),
+            start in (95i64..105).prop_map(|s| s * 10_000),
+            events in proptest::collection::vec(event(), 1..60),
+        ) {
+            let mut fast = MonitorSet::new();
+            let mut reference = MonitorSet::new();
+            for (i, a) in arms.iter().enumerate() {
+                let side = if a.0 { Side::Buy } else { Side::Sell };
+                // Whole entries half the time (levels on a coarse grid).
+                let entry = if a.1 % 2 == 0 { Decimal::new(a.1 / 10_000, 0) } else { Decimal::new(a.1, 4) };
+                let qty = Decimal::from(QTYS[a.2]);
+                for set in [&mut fast, &mut reference] {
+                    // A spec that does not fit the entry is refused by both alike.
+                    let _ = set.arm(key("AAA"), PositionId(i as u64 + 1), side, qty, entry, dec!(2), t(0), spec(a));
+                }
+            }
+            prop_assert_eq!(fast.take_changes(), reference.take_changes());
+            let a = sym("AAA");
+            let mut v = start;
+            for (n, (step, up, down, is_bar, form, finish)) in events.into_iter().enumerate() {
+                v += step;
+                let ts = t(n as i64 + 1);
+                let px = if is_bar {
+                    Px { open: price(v, form), high: price(v + up, form / 4), low: price(v - down, form / 16) }
+                } else {
+                    Px::flat(price(v, form))
+                };
+                let got = if is_bar {
+                    fast.on_bar(&a, &Bar { ts, open: px.open, high: px.high, low: px.low, close: px.open, volume: Decimal::ZERO })
+                } else {
+                    fast.on_price(&a, px.open, ts)
+                };
+                let want = reference.on_event_reference(&a, px, px.open, ts);
+                prop_assert_eq!(&got, &want, "event {}", n);
+                for pid in 1..=arms.len() as u64 {
+                    let p = PositionId(pid);
+                    prop_assert_eq!(fast.stop_level(p), reference.stop_level(p), "stop of {} at event {}", pid, n);
+                }
+                let (f, r) = (fast.export(), reference.export());
+                // Same values and the same representation (scale included).
+                prop_assert_eq!(serde_json::to_string(&f).unwrap(), serde_json::to_string(&r).unwrap(), "event {}", n);
+                prop_assert_eq!(fast.take_changes(), reference.take_changes(), "event {}", n);
+                if finish {
+                    for x in &got {
+                        fast.exit_finished(x.position_id, false).unwrap();
+                        reference.exit_finished(x.position_id, false).unwrap();
                     }
                 }
             }
