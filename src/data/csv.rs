@@ -161,6 +161,8 @@ pub struct CsvSource {
     /// Each column's role for the fast path; empty when the layout has none.
     roles: Vec<fast::Role>,
     dates: fast::DateCache,
+    /// The values the fast path read from the current row, by slot.
+    vals: [fast::Num; 5],
     symbol: Symbol,
     gate: RowGate,
 }
@@ -233,6 +235,7 @@ impl CsvSource {
                 layout,
                 roles: Vec::new(),
                 dates: fast::DateCache::default(),
+                vals: [fast::Num::default(); 5],
                 symbol,
                 gate,
             });
@@ -264,6 +267,7 @@ impl CsvSource {
             layout,
             roles,
             dates: fast::DateCache::default(),
+            vals: [fast::Num::default(); 5],
             symbol,
             gate,
         })
@@ -293,18 +297,20 @@ impl CsvSource {
             .map_err(|why| (RowProblem::Malformed, format!("{name} '{}' is not a decimal number: {why}", show(cell))))
     }
 
-    /// Builds the event from values already checked.
+    /// Builds the event from the values the fast path read and checked.
     #[inline]
-    fn make(&self, ts: Timestamp, v: [Decimal; 5]) -> MarketEvent {
-        let [a, b, c, d, e] = v;
+    fn make(&self, ts: Timestamp) -> MarketEvent {
+        let v = |slot: usize| self.vals[slot].decimal();
         match self.layout.kind {
-            Kind::Bar => {
-                MarketEvent::Bar(self.symbol.clone(), Bar { ts, open: a, high: b, low: c, close: d, volume: e })
-            }
-            Kind::Trade => MarketEvent::Trade(self.symbol.clone(), TradeTick { ts, price: a, size: b }),
-            Kind::Quote => {
-                MarketEvent::Quote(self.symbol.clone(), QuoteTick { ts, bid: a, ask: b, bid_size: c, ask_size: d })
-            }
+            Kind::Bar => MarketEvent::Bar(
+                self.symbol.clone(),
+                Bar { ts, open: v(0), high: v(1), low: v(2), close: v(3), volume: v(4) },
+            ),
+            Kind::Trade => MarketEvent::Trade(self.symbol.clone(), TradeTick { ts, price: v(0), size: v(1) }),
+            Kind::Quote => MarketEvent::Quote(
+                self.symbol.clone(),
+                QuoteTick { ts, bid: v(0), ask: v(1), bid_size: v(2), ask_size: v(3) },
+            ),
         }
     }
 
@@ -330,22 +336,21 @@ impl CsvSource {
         })
     }
 
-    /// The current row through the fast path: its time and values when every cell has a
-    /// common shape and the row passes its kind's checks, else `None`.
+    /// The current row through the fast path: its time (values in `vals`) when every cell
+    /// has a common shape and the row passes its kind's checks, else `None`.
     #[inline]
-    fn fast_row(&mut self) -> Option<(Timestamp, [Decimal; 5])> {
+    fn fast_row(&mut self) -> Option<Timestamp> {
         if self.roles.is_empty() {
             return None;
         }
-        let mut vals = [fast::Num::default(); 5];
         let line = &self.lines.buf()[self.cur.clone()];
-        let ts = fast::row(line, &self.roles, &mut self.dates, &mut vals)?;
+        let ts = fast::row(line, &self.roles, &mut self.dates, &mut self.vals)?;
         let ok = match self.layout.kind {
-            Kind::Bar => fast::bar_ok(&vals),
-            Kind::Trade => fast::trade_ok(&vals),
-            Kind::Quote => fast::quote_ok(&vals),
+            Kind::Bar => fast::bar_ok(&self.vals),
+            Kind::Trade => fast::trade_ok(&self.vals),
+            Kind::Quote => fast::quote_ok(&self.vals),
         };
-        ok.then(|| (Timestamp(ts), vals.map(fast::Num::decimal)))
+        ok.then_some(Timestamp(ts))
     }
 
     /// Splits the current line, checks its cell count and parses its time.
@@ -386,9 +391,9 @@ impl EventSource for CsvSource {
             // The fast path's values, or the general path's time (values parsed after the
             // time checks, as before).
             let (ts, fast) = match self.fast_row() {
-                Some((ts, vals)) => (ts, Some(vals)),
+                Some(ts) => (ts, true),
                 None => match self.row_time() {
-                    Ok(ts) => (ts, None),
+                    Ok(ts) => (ts, false),
                     Err((problem, message)) => {
                         self.gate.bad(line, problem, message)?;
                         continue;
@@ -403,11 +408,11 @@ impl EventSource for CsvSource {
                     break;
                 }
             }
-            let event = match fast {
-                Some(vals) => Ok(self.make(ts, vals)),
-                None => self.event(ts),
-            };
-            match event {
+            if fast {
+                self.gate.accept(line, ts);
+                return Ok(Some(self.make(ts)));
+            }
+            match self.event(ts) {
                 Ok(event) => {
                     self.gate.accept(line, ts);
                     return Ok(Some(event));

@@ -192,9 +192,11 @@ pub(crate) const SKIP: Role = 6;
 /// slot. `None` when any cell is not a fast-path shape or the cell count differs.
 #[inline]
 pub(crate) fn row(line: &[u8], roles: &[Role], cache: &mut DateCache, vals: &mut [Num; 5]) -> Option<i64> {
+    // Columns after the last one read are only counted.
+    let used = roles.iter().rposition(|&r| r != SKIP).map_or(0, |i| i + 1);
     let mut p = 0;
     let mut ts = None;
-    for (c, &role) in roles.iter().enumerate() {
+    for (c, &role) in roles[..used].iter().enumerate() {
         if c > 0 {
             if line.get(p) != Some(&b',') {
                 return None;
@@ -204,11 +206,11 @@ pub(crate) fn row(line: &[u8], roles: &[Role], cache: &mut DateCache, vals: &mut
         let rest = &line[p..];
         match role {
             TIME => {
-                let end = memchr::memchr(b',', rest).unwrap_or(rest.len());
+                let end = cell_end(rest);
                 ts = Some(time(&rest[..end], cache)?);
                 p += end;
             }
-            SKIP => p += memchr::memchr(b',', rest).unwrap_or(rest.len()),
+            SKIP => p += cell_end(rest),
             slot => {
                 let (n, used) = number(rest)?;
                 vals[usize::from(slot)] = n;
@@ -216,11 +218,21 @@ pub(crate) fn row(line: &[u8], roles: &[Role], cache: &mut DateCache, vals: &mut
             }
         }
     }
-    if p == line.len() {
-        ts
+    let tail = &line[p..];
+    let whole = if used == roles.len() {
+        tail.is_empty()
     } else {
-        None
-    }
+        // `used` > 0 (the time is read), so the tail must start with the comma before the
+        // next column, and hold one comma per column left.
+        tail.first() == Some(&b',') && tail.iter().filter(|&&b| b == b',').count() == roles.len() - used
+    };
+    whole.then_some(ts).flatten()
+}
+
+/// Length of the cell at the start of `rest` (up to the next comma or the end).
+#[inline]
+fn cell_end(rest: &[u8]) -> usize {
+    rest.iter().position(|&b| b == b',').unwrap_or(rest.len())
 }
 
 /// True when a bar passes every rule of [`super::source::check_bar`].
@@ -332,23 +344,47 @@ mod tests {
 
     #[test]
     fn rows_by_role() {
-        let roles = [TIME, 0, 1, 2, 3, SKIP];
         let mut vals = [Num::default(); 5];
         let mut cache = DateCache::default();
-        let mut row = |line: &str| row(line.as_bytes(), &roles, &mut cache, &mut vals);
-        assert_eq!(row("1640995200,1,2,0.5,1.5,anything \"at all\""), Some(1_640_995_200_000_000_000));
-        assert_eq!(row("1640995200,1,2,0.5,1.5,"), Some(1_640_995_200_000_000_000));
-        for bad in [
-            "1640995200,1,2,0.5,1.5",
-            "1640995200,1,2,0.5,1.5,x,y",
-            "1640995200,1,2,0.5, 1.5,x",
-            "1640995200,1,2,\"0.5\",1.5,x",
-            "1640995200,1,2,0.5,1.5e0,x",
-            "",
-        ] {
-            assert_eq!(row(bad), None, "{bad}");
+        let t = Some(1_640_995_200_000_000_000);
+        // Roles, rows read, rows left to the general path. Trailing unread columns are only
+        // counted.
+        let cases: [(&[Role], &[&str], &[&str]); 2] = [
+            (
+                &[TIME, 0, 1, 2, 3, SKIP],
+                &["1640995200,1,2,0.5,1.5,anything \"at all\"", "1640995200,1,2,0.5,1.5,"],
+                &[
+                    "1640995200,1,2,0.5,1.5",
+                    "1640995200,1,2,0.5,1.5,x,y",
+                    "1640995200,1,2,0.5, 1.5,x",
+                    "1640995200,1,2,\"0.5\",1.5,x",
+                    "1640995200,1,2,0.5,1.5e0,x",
+                    "",
+                ],
+            ),
+            (
+                &[TIME, 0, 1, 2, 3, 4, SKIP, SKIP, SKIP],
+                &["1640995200000,1,2,0.5,1.5,3,x,,\"y\""],
+                &[
+                    "1640995200000,1,2,0.5,1.5,3,x,",
+                    "1640995200000,1,2,0.5,1.5,3,x,y,z,w",
+                    "1640995200000,1,2,0.5,1.5,3x,y,z",
+                    "1640995200000,1,2,0.5,1.5,3",
+                ],
+            ),
+        ];
+        for (roles, good, bad) in cases {
+            for line in good {
+                assert_eq!(row(line.as_bytes(), roles, &mut cache, &mut vals), t, "{line}");
+                assert_eq!(
+                    vals.map(Num::decimal)[..4],
+                    [Decimal::ONE, Decimal::TWO, Decimal::new(5, 1), Decimal::new(15, 1)]
+                );
+            }
+            for line in bad {
+                assert_eq!(row(line.as_bytes(), roles, &mut cache, &mut vals), None, "{line}");
+            }
         }
-        assert_eq!(vals.map(Num::decimal)[..4], [Decimal::ONE, Decimal::TWO, Decimal::new(5, 1), Decimal::new(15, 1)]);
     }
 
     fn arb_num() -> impl Strategy<Value = Num> {
