@@ -1,8 +1,10 @@
 //! Loader throughput: rows per second for a 1,000,000-row 1-minute OHLCV file read as generic
-//! CSV (ISO timestamps, with header), as Binance klines (epoch ms, 12 columns), and as the
-//! merged stream of two such files.
+//! CSV (ISO timestamps, with header), as generic CSV with epoch seconds (the layout
+//! `benches/backtest.rs` writes), as Binance klines (epoch ms, 12 columns), through a
+//! one-input merge, and as the merged stream of two files.
 //!
-//! `cargo bench --bench data_load`. Environment: `BENCH_ROWS` (default 1,000,000),
+//! `cargo bench --bench data_load`. Each line gives wall time and, on Linux, the thread's CPU
+//! time (`cpu`), which is the figure to compare on a shared machine. Environment: `BENCH_ROWS` (default 1,000,000),
 //! `BENCH_RUNS` (default 3; the best run is reported). Files are generated in a temp dir with
 //! prices that walk like a real 1-minute series (5 significant decimals).
 
@@ -23,8 +25,20 @@ fn civil(secs: i64) -> String {
     luatrade::model::Timestamp::from_secs(secs).to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Writes `rows` bars; `kline` picks the Binance layout, else generic CSV with a header.
-fn generate(path: &Path, rows: usize, kline: bool, seed: u64) {
+/// How the generated file stamps its rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Generic CSV with a header, ISO-8601 times.
+    Iso,
+    /// Generic CSV with a header, epoch seconds.
+    EpochSecs,
+    /// Binance klines (no header, epoch ms, 12 columns).
+    Kline,
+}
+
+/// Writes `rows` bars in `layout`.
+fn generate(path: &Path, rows: usize, layout: Layout, seed: u64) {
+    let kline = layout == Layout::Kline;
     let mut out = String::with_capacity(rows * 110);
     if !kline {
         out.push_str("timestamp,open,high,low,close,volume\n");
@@ -58,7 +72,7 @@ fn generate(path: &Path, rows: usize, kline: bool, seed: u64) {
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{}.{:04}",
-                civil(ts),
+                if layout == Layout::Iso { civil(ts) } else { ts.to_string() },
                 p(open),
                 p(high),
                 p(low),
@@ -85,20 +99,36 @@ fn drain(source: &mut dyn EventSource) -> u64 {
     n
 }
 
-fn best<F: FnMut() -> u64>(runs: usize, mut f: F) -> (u64, f64) {
-    let mut best = f64::MAX;
-    let mut n = 0;
-    for _ in 0..runs {
-        let t = Instant::now();
-        n = f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    (n, best)
+/// CPU time this thread has run, from Linux's `/proc/thread-self/schedstat` (first field, ns);
+/// `None` elsewhere. The machine is shared, so wall time alone overstates the cost.
+fn cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
-fn line(name: &str, bytes: u64, (n, secs): (u64, f64)) {
+/// Rows, best wall seconds and best CPU seconds over `runs` runs.
+fn best<F: FnMut() -> u64>(runs: usize, mut f: F) -> (u64, f64, Option<f64>) {
+    let (mut wall, mut cpu) = (f64::MAX, None::<f64>);
+    let mut n = 0;
+    for _ in 0..runs {
+        let c = cpu_ns();
+        let t = Instant::now();
+        n = f();
+        wall = wall.min(t.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (c, cpu_ns()) {
+            let secs = (b - a) as f64 / 1e9;
+            cpu = Some(cpu.map_or(secs, |c| c.min(secs)));
+        }
+    }
+    (n, wall, cpu)
+}
+
+fn line(name: &str, bytes: u64, (n, secs, cpu): (u64, f64, Option<f64>)) {
+    let cpu = cpu.map_or_else(String::new, |c| {
+        format!("  cpu {:>6.2} M rows/s  {:>6.0} ns/row", n as f64 / c / 1e6, c * 1e9 / n as f64)
+    });
     println!(
-        "{name:<28} {n:>9} rows  {:>8.1} ms  {:>6.2} M rows/s  {:>6.0} ns/row  {:>6.0} MB/s",
+        "{name:<28} {n:>9} rows  {:>8.1} ms  {:>6.2} M rows/s  {:>6.0} ns/row  {:>6.0} MB/s{cpu}",
         secs * 1e3,
         n as f64 / secs / 1e6,
         secs * 1e9 / n as f64,
@@ -112,10 +142,12 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let csv: PathBuf = dir.path().join("a_1m.csv");
     let csv2: PathBuf = dir.path().join("b_1m.csv");
+    let epoch: PathBuf = dir.path().join("a_1m_epoch.csv");
     let kline: PathBuf = dir.path().join("a_1m_kline.csv");
-    generate(&csv, rows, false, 1);
-    generate(&csv2, rows, false, 2);
-    generate(&kline, rows, true, 1);
+    generate(&csv, rows, Layout::Iso, 1);
+    generate(&csv2, rows, Layout::Iso, 2);
+    generate(&epoch, rows, Layout::EpochSecs, 1);
+    generate(&kline, rows, Layout::Kline, 1);
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let opts = LoadOptions::default();
     println!("data_load: {rows} rows per file, best of {runs}");
@@ -124,9 +156,26 @@ fn main() {
     assert_eq!(r.0, rows as u64);
     line("generic csv (iso ts)", size(&csv), r);
 
+    let r = best(runs, || drain(open(&spec(&epoch, "A", DataFormat::Auto), &opts).expect("open").as_mut()));
+    assert_eq!(r.0, rows as u64);
+    line("generic csv (epoch s)", size(&epoch), r);
+
     let r = best(runs, || drain(open(&spec(&kline, "A", DataFormat::Auto), &opts).expect("open").as_mut()));
     assert_eq!(r.0, rows as u64);
     line("binance kline (epoch ms)", size(&kline), r);
+
+    let r = best(runs, || {
+        let mut m =
+            MergedStream::new(vec![open(&spec(&csv, "A", DataFormat::Auto), &opts).expect("open")]).expect("merge");
+        let mut n = 0;
+        while let Some(e) = m.next_event().expect("clean") {
+            black_box(&e);
+            n += 1;
+        }
+        n
+    });
+    assert_eq!(r.0, rows as u64);
+    line("merged 1 x generic csv", size(&csv), r);
 
     let r = best(runs, || {
         let sources = vec![

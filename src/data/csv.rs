@@ -1,8 +1,10 @@
 //! CSV loaders: generic OHLCV, Binance klines, trade ticks and quote ticks.
 //!
-//! One streaming reader serves all four: a reused line buffer over a `BufReader`, cells split
-//! by bytes, decimals and timestamps parsed without allocating (see [`super::parse`]). Memory
-//! does not grow with the file.
+//! One streaming reader serves all four: lines found in 256 KiB chunks read from the file,
+//! each row read in one pass by the fast path for the common shapes (plain decimals, epoch or
+//! ISO times; see `fast`), and by the general path (cells split by bytes, then
+//! [`super::parse`]) for anything else or any row that breaks a rule. Nothing is allocated
+//! per row. Memory does not grow with the file.
 //!
 //! Layout rules:
 //! - A first line whose first cell is not a timestamp is a header. Header names are matched
@@ -22,13 +24,14 @@
 use super::bar::{Bar, MarketEvent, QuoteTick, TradeTick};
 pub use super::error::DataError;
 use super::error::RowProblem;
+use super::fast;
+use super::lines::{Lines, CHUNK};
 use super::parse::{parse_decimal, parse_timestamp, show, split_cells};
 use super::source::{check_bar, check_quote, check_trade, Admit, Broken, EventSource, RowGate, SourceReport};
 use super::spec::{DataFormat, DataSpec, LoadOptions};
 use crate::model::{Symbol, Timestamp};
 use rust_decimal::Decimal;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::ops::Range;
 use std::path::Path;
 
@@ -146,14 +149,20 @@ fn positional(format: DataFormat, width: usize) -> Result<(Layout, DataFormat), 
 /// A streaming CSV source (any of the four CSV layouts).
 #[derive(Debug)]
 pub struct CsvSource {
-    reader: BufReader<File>,
-    buf: Vec<u8>,
+    lines: Lines<File>,
+    /// The current line (without its line ending) in `lines`' buffer.
+    cur: Range<usize>,
     cells: Vec<Range<usize>>,
     line: usize,
     first_line: usize,
     held: bool,
     done: bool,
     layout: Layout,
+    /// Each column's role for the fast path; empty when the layout has none.
+    roles: Vec<fast::Role>,
+    dates: fast::DateCache,
+    /// The values the fast path read from the current row, by slot.
+    vals: [fast::Num; 5],
     symbol: Symbol,
     gate: RowGate,
 }
@@ -162,20 +171,43 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
     move |source| DataError::Io { path: path.to_owned(), source }
 }
 
-/// Reads the next non-blank line into `buf` without its line ending; false at end of file.
-fn next_line(reader: &mut BufReader<File>, buf: &mut Vec<u8>, line: &mut usize) -> std::io::Result<bool> {
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', buf)? == 0 {
-            return Ok(false);
-        }
+/// Finds the next non-blank line, its line ending (`\n` and any `\r` before it) left out;
+/// `None` at end of file.
+#[inline]
+fn next_line(lines: &mut Lines<File>, line: &mut usize) -> std::io::Result<Option<Range<usize>>> {
+    while let Some(mut r) = lines.next_line()? {
         *line += 1;
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
+        let buf = lines.buf();
+        while r.end > r.start && buf[r.end - 1] == b'\r' {
+            r.end -= 1;
         }
-        if !buf.iter().all(u8::is_ascii_whitespace) {
-            return Ok(true);
+        if !buf[r.clone()].iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some(r));
         }
+    }
+    Ok(None)
+}
+
+/// Column roles for [`fast::row`]; empty (no fast path) if two fields share a column.
+fn roles(layout: &Layout) -> Vec<fast::Role> {
+    let mut roles = vec![fast::SKIP; layout.width];
+    let mut set = |col: usize, role: fast::Role| match roles.get_mut(col) {
+        Some(r) if *r == fast::SKIP => {
+            *r = role;
+            true
+        }
+        _ => false,
+    };
+    let mut ok = set(layout.ts, fast::TIME);
+    for (slot, &col) in (0u8..).zip(&layout.cols) {
+        if col != NONE {
+            ok &= set(col, slot);
+        }
+    }
+    if ok {
+        roles
+    } else {
+        Vec::new()
     }
 }
 
@@ -186,18 +218,33 @@ impl CsvSource {
     /// [`DataError::Io`] when unreadable, [`DataError::File`] when the layout cannot be used.
     pub fn open(path: &Path, symbol: Symbol, format: DataFormat, opts: &LoadOptions) -> Result<Self, DataError> {
         let file = File::open(path).map_err(io(path))?;
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-        let (mut buf, mut cells, mut line) = (Vec::with_capacity(256), Vec::with_capacity(16), 0);
+        let mut lines = Lines::new(file, CHUNK);
+        let (mut cells, mut line) = (Vec::with_capacity(16), 0);
         let file_err = |message: String| DataError::File { path: path.to_owned(), message };
-        if !next_line(&mut reader, &mut buf, &mut line).map_err(io(path))? {
+        let Some(mut cur) = next_line(&mut lines, &mut line).map_err(io(path))? else {
             let gate = RowGate::new(path, &symbol, format, opts);
             let layout = Layout { kind: kind_of(format), ts: 0, cols: [NONE; 5], width: 0 };
-            return Ok(Self { reader, buf, cells, line, first_line: 0, held: false, done: true, layout, symbol, gate });
+            return Ok(Self {
+                lines,
+                cur: 0..0,
+                cells,
+                line,
+                first_line: 0,
+                held: false,
+                done: true,
+                layout,
+                roles: Vec::new(),
+                dates: fast::DateCache::default(),
+                vals: [fast::Num::default(); 5],
+                symbol,
+                gate,
+            });
+        };
+        if lines.buf()[cur.clone()].starts_with(b"\xEF\xBB\xBF") {
+            cur.start += 3;
         }
-        if buf.starts_with(b"\xEF\xBB\xBF") {
-            buf.drain(..3);
-        }
-        split_cells(&buf, &mut cells);
+        let buf = &lines.buf()[cur.clone()];
+        split_cells(buf, &mut cells);
         let first = &buf[cells[0].clone()];
         let header = parse_timestamp(first).is_err();
         let (layout, format) = if header && format != DataFormat::BinanceKline {
@@ -208,7 +255,36 @@ impl CsvSource {
         }
         .map_err(|m| file_err(format!("line {line}: {m}")))?;
         let gate = RowGate::new(path, &symbol, format, opts);
-        Ok(Self { reader, buf, cells, first_line: line, line, held: !header, done: false, layout, symbol, gate })
+        let roles = roles(&layout);
+        Ok(Self {
+            lines,
+            cur,
+            cells,
+            first_line: line,
+            line,
+            held: !header,
+            done: false,
+            layout,
+            roles,
+            dates: fast::DateCache::default(),
+            vals: [fast::Num::default(); 5],
+            symbol,
+            gate,
+        })
+    }
+
+    /// The same source with the fast path off: every row through the general path (tests
+    /// compare the two).
+    #[cfg(test)]
+    fn general_only(mut self) -> Self {
+        self.roles.clear();
+        self
+    }
+
+    /// The current line.
+    #[inline]
+    fn text(&self) -> &[u8] {
+        &self.lines.buf()[self.cur.clone()]
     }
 
     fn decimal(&self, slot: usize, name: &str) -> Result<Decimal, Broken> {
@@ -216,9 +292,26 @@ impl CsvSource {
         if col == NONE {
             return Ok(Decimal::ZERO);
         }
-        let cell = &self.buf[self.cells[col].clone()];
+        let cell = &self.text()[self.cells[col].clone()];
         parse_decimal(cell)
             .map_err(|why| (RowProblem::Malformed, format!("{name} '{}' is not a decimal number: {why}", show(cell))))
+    }
+
+    /// Builds the event from the values the fast path read and checked.
+    #[inline]
+    fn make(&self, ts: Timestamp) -> MarketEvent {
+        let v = |slot: usize| self.vals[slot].decimal();
+        match self.layout.kind {
+            Kind::Bar => MarketEvent::Bar(
+                self.symbol.clone(),
+                Bar { ts, open: v(0), high: v(1), low: v(2), close: v(3), volume: v(4) },
+            ),
+            Kind::Trade => MarketEvent::Trade(self.symbol.clone(), TradeTick { ts, price: v(0), size: v(1) }),
+            Kind::Quote => MarketEvent::Quote(
+                self.symbol.clone(),
+                QuoteTick { ts, bid: v(0), ask: v(1), bid_size: v(2), ask_size: v(3) },
+            ),
+        }
     }
 
     fn event(&self, ts: Timestamp) -> Result<MarketEvent, Broken> {
@@ -243,9 +336,26 @@ impl CsvSource {
         })
     }
 
+    /// The current row through the fast path: its time (values in `vals`) when every cell
+    /// has a common shape and the row passes its kind's checks, else `None`.
+    #[inline]
+    fn fast_row(&mut self) -> Option<Timestamp> {
+        if self.roles.is_empty() {
+            return None;
+        }
+        let line = &self.lines.buf()[self.cur.clone()];
+        let ts = fast::row(line, &self.roles, &mut self.dates, &mut self.vals)?;
+        let ok = match self.layout.kind {
+            Kind::Bar => fast::bar_ok(&self.vals),
+            Kind::Trade => fast::trade_ok(&self.vals),
+            Kind::Quote => fast::quote_ok(&self.vals),
+        };
+        ok.then_some(Timestamp(ts))
+    }
+
     /// Splits the current line, checks its cell count and parses its time.
     fn row_time(&mut self) -> Result<Timestamp, Broken> {
-        split_cells(&self.buf, &mut self.cells);
+        split_cells(&self.lines.buf()[self.cur.clone()], &mut self.cells);
         if self.cells.len() != self.layout.width {
             return Err((
                 RowProblem::Malformed,
@@ -257,7 +367,7 @@ impl CsvSource {
                 ),
             ));
         }
-        let cell = &self.buf[self.cells[self.layout.ts].clone()];
+        let cell = &self.text()[self.cells[self.layout.ts].clone()];
         parse_timestamp(cell).map_err(|m| (RowProblem::Malformed, m))
     }
 }
@@ -267,18 +377,28 @@ impl EventSource for CsvSource {
         while !self.done {
             if self.held {
                 self.held = false;
-            } else if !next_line(&mut self.reader, &mut self.buf, &mut self.line).map_err(io(self.gate.path()))? {
-                self.done = true;
-                break;
+            } else {
+                match next_line(&mut self.lines, &mut self.line).map_err(io(self.gate.path()))? {
+                    Some(r) => self.cur = r,
+                    None => {
+                        self.done = true;
+                        break;
+                    }
+                }
             }
             self.gate.row();
             let line = self.line;
-            let ts = match self.row_time() {
-                Ok(ts) => ts,
-                Err((problem, message)) => {
-                    self.gate.bad(line, problem, message)?;
-                    continue;
-                }
+            // The fast path's values, or the general path's time (values parsed after the
+            // time checks, as before).
+            let (ts, fast) = match self.fast_row() {
+                Some(ts) => (ts, true),
+                None => match self.row_time() {
+                    Ok(ts) => (ts, false),
+                    Err((problem, message)) => {
+                        self.gate.bad(line, problem, message)?;
+                        continue;
+                    }
+                },
             };
             match self.gate.time(line, ts)? {
                 Admit::Go => {}
@@ -287,6 +407,10 @@ impl EventSource for CsvSource {
                     self.done = true;
                     break;
                 }
+            }
+            if fast {
+                self.gate.accept(line, ts);
+                return Ok(Some(self.make(ts)));
             }
             match self.event(ts) {
                 Ok(event) => {
@@ -337,6 +461,7 @@ mod tests {
     use super::*;
     use crate::data::spec::BadRowPolicy;
     use crate::data::{open, RowProblem};
+    use proptest::prelude::*;
     use rust_decimal_macros::dec;
     use std::io::Write;
 
@@ -553,6 +678,160 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(":2:") && err.contains("before line 1"), "{err}");
+    }
+
+    /// Events and report (or the error) reading `text` with the fast path on and off.
+    fn both_paths(
+        text: &[u8],
+        format: DataFormat,
+        opts: LoadOptions,
+    ) -> [Result<(Vec<MarketEvent>, SourceReport), String>; 2] {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text).unwrap();
+        let sym = Symbol::try_new("X").unwrap();
+        [false, true].map(|general| {
+            let mut src = CsvSource::open(f.path(), sym.clone(), format, &opts).map_err(|e| e.to_string())?;
+            if general {
+                src = src.general_only();
+            }
+            let mut out = Vec::new();
+            while let Some(e) = src.next_event().map_err(|e| e.to_string())? {
+                out.push(e);
+            }
+            Ok((out, src.report()))
+        })
+    }
+
+    #[test]
+    fn odd_cells_read_the_same_by_both_paths() {
+        let text = "time,open,high,low,close,volume\r\n\
+                    2022-01-01T00:00:00Z, 1 ,2,0.5,1,1\r\n\
+                    2022-01-01T00:01:00Z,+1,2,0.5,1,1\r\n\
+                    2022-01-01T00:02:00Z,1e0,2,0.5,1,1\r\n\
+                    2022-01-01T00:03:00Z,1.000000000000000000001,2,0.5,1,1\r\n\
+                    \"2022-01-01T00:04:00Z\",\"1\",2,0.5,1,1\r\n\
+                    2022-01-01T01:05:00+01:00,1,2,0.5,1,1\r\n\
+                    2022-01-01T00:06:00.250Z,1,2,0.5,1,1\r\n\
+                    2022-01-01T00:07:00Z,1,2,0.5,1,1,extra\r\n\
+                    2022-01-01T00:08:00Z,1,2,3,1,1\r\n\
+                    2022-01-01T00:09:00Z,-1,2,0.5,1,1\r\n\
+                    2022-01-01T00:09:00Z,1,2,0.5,1,1\r\n\
+                    2022-01-01T00:10,1.50,2.0,0.500,1.5,0\r\n\
+                    2022-01-01T00:11:00Z,1,2,0.5,1,1";
+        for on_bad in [BadRowPolicy::Skip, BadRowPolicy::Reject] {
+            let opts = LoadOptions { on_bad, ..LoadOptions::default() };
+            let [fast, general] = both_paths(text.as_bytes(), DataFormat::Auto, opts);
+            assert_eq!(fast, general, "{on_bad:?}");
+            if on_bad == BadRowPolicy::Skip {
+                let (ev, rep) = fast.unwrap();
+                // Spaces, '+', quotes, 22 digits, offsets and fractions parse (general path);
+                // 1e0, an extra column, high < low and a negative price are skipped (the next
+                // row repeats the skipped row's time, which is no duplicate).
+                assert_eq!((ev.len(), rep.skipped_total()), (9, 4), "{rep:?}");
+                assert_eq!(ev.last().unwrap().ts(), Timestamp::from_secs(1_640_995_200 + 11 * 60));
+            }
+        }
+    }
+
+    #[test]
+    fn rows_across_chunk_boundaries() {
+        // Lines of 35-45 bytes over several chunks: many rows straddle a boundary; a row with
+        // a bad value sits far past the first chunk and is named by its line.
+        let mut text = String::from("timestamp,open,high,low,close,volume\n");
+        let rows = 3 * CHUNK / 40;
+        for i in 0..rows {
+            let vol = if i == rows - 7 { "-1".to_owned() } else { format!("{}.{}", i, i % 97) };
+            text.push_str(&format!("{},100.{:02},101,99.5,100,{vol}\n", 1_600_000_000 + i * 60, i % 100));
+        }
+        let bad_line = rows - 7 + 2;
+        let [fast, general] = both_paths(text.as_bytes(), DataFormat::Auto, skip());
+        assert_eq!(fast, general);
+        let (ev, rep) = fast.unwrap();
+        assert_eq!((ev.len(), rep.rows_read), (rows - 1, rows as u64));
+        assert_eq!(rep.skipped_examples[0].line, bad_line);
+        let MarketEvent::Bar(_, b) = &ev[rows / 2] else { panic!() };
+        assert_eq!(b.volume, format!("{}.{}", rows / 2, (rows / 2) % 97).parse::<Decimal>().unwrap());
+        let err = load(&text, DataFormat::Auto, LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains(&format!(":{bad_line}: volume -1 is negative")), "{err}");
+    }
+
+    #[test]
+    fn a_file_an_exact_multiple_of_the_chunk() {
+        // Rows padded (with leading zeros in the volume) to fill exactly two chunks, with and
+        // without a final newline.
+        for final_newline in [true, false] {
+            let mut text = String::from("ts,open,high,low,close,volume\n");
+            let mut i = 0;
+            while text.len() + 80 < 2 * CHUNK {
+                text.push_str(&format!("{},1,2,0.5,1,{i}\n", 1_600_000_000 + i * 60));
+                i += 1;
+            }
+            let last = format!("{},1,2,0.5,1,", 1_600_000_000 + i * 60);
+            let pad = 2 * CHUNK - text.len() - last.len() - usize::from(final_newline);
+            text.push_str(&last);
+            text.push_str(&"0".repeat(pad - 1));
+            text.push('7');
+            if final_newline {
+                text.push('\n');
+            }
+            assert_eq!(text.len(), 2 * CHUNK);
+            let [fast, general] = both_paths(text.as_bytes(), DataFormat::Auto, LoadOptions::default());
+            assert_eq!(fast, general);
+            let (ev, rep) = fast.unwrap();
+            assert_eq!(rep.events, i as u64 + 1);
+            let MarketEvent::Bar(_, b) = ev.last().unwrap() else { panic!() };
+            assert_eq!(b.volume, dec!(7));
+        }
+    }
+
+    fn arb_cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (1u32..100_000, 0u32..4).prop_map(|(m, s)| Decimal::new(i64::from(m), s).to_string()),
+            1 => Just(String::new()),
+            1 => Just("-1".to_owned()),
+            1 => Just("0".to_owned()),
+            1 => Just(" 5 ".to_owned()),
+            1 => Just("+5".to_owned()),
+            1 => Just("5e0".to_owned()),
+            1 => Just("5.00000000000000000000001".to_owned()),
+            1 => Just("\"5\"".to_owned()),
+        ]
+    }
+
+    fn arb_time(minute: i64) -> impl Strategy<Value = String> {
+        let t = chrono::DateTime::from_timestamp(1_640_995_200 + minute * 60, 0).unwrap();
+        prop_oneof![
+            Just(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            Just(t.format("%Y-%m-%d %H:%M:%S.%3f").to_string()),
+            Just(t.timestamp().to_string()),
+            Just((t.timestamp() * 1000).to_string()),
+            Just(t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()),
+            Just(t.format("%Y-%m-%dT%H:%M").to_string()),
+            Just("2022-02-30T00:00:00Z".to_owned()),
+        ]
+    }
+
+    fn arb_row() -> impl Strategy<Value = String> {
+        (0i64..50, prop::collection::vec(arb_cell(), 4..=6), prop::sample::select(vec!["\n", "\r\n", "\n\n"]))
+            .prop_flat_map(|(minute, cells, end)| {
+                arb_time(minute).prop_map(move |t| format!("{t},{}{end}", cells.join(",")))
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn both_paths_agree_on_any_rows(rows in prop::collection::vec(arb_row(), 1..40), header in any::<bool>(), skip_bad in any::<bool>(), cut in any::<bool>()) {
+            let mut text = if header { "time,open,high,low,close,volume\n".to_owned() } else { String::new() };
+            text.push_str(&rows.concat());
+            if cut {
+                text.truncate(text.trim_end().len());
+            }
+            let on_bad = if skip_bad { BadRowPolicy::Skip } else { BadRowPolicy::Reject };
+            let opts = LoadOptions { on_bad, ..LoadOptions::default() };
+            let [fast, general] = both_paths(text.as_bytes(), DataFormat::Auto, opts);
+            prop_assert_eq!(fast, general);
+        }
     }
 
     #[test]

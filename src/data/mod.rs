@@ -13,6 +13,8 @@ pub mod alpaca_bars;
 pub mod bar;
 pub mod csv;
 pub mod error;
+mod fast;
+mod lines;
 mod parse;
 pub mod replay;
 pub mod source;

@@ -123,7 +123,7 @@ pub(crate) fn parse_timestamp(cell: &[u8]) -> Result<Timestamp, String> {
     }
 }
 
-fn parse_int(cell: &[u8]) -> Option<i64> {
+pub(crate) fn parse_int(cell: &[u8]) -> Option<i64> {
     let (neg, digits) = match cell.first()? {
         b'-' => (true, &cell[1..]),
         _ => (false, cell),
@@ -136,7 +136,7 @@ fn parse_int(cell: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-fn epoch(n: i64) -> Option<Timestamp> {
+pub(crate) fn epoch(n: i64) -> Option<Timestamp> {
     let abs = n.unsigned_abs();
     let nanos = if abs < EPOCH_S_BELOW {
         n.checked_mul(1_000_000_000)
@@ -170,7 +170,7 @@ pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
+pub(crate) fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
         2 => 28,

@@ -19,6 +19,9 @@ pub struct MergedStream {
     /// The input whose head was just handed out; refilled at the next call so an error
     /// reading it never swallows the event already taken.
     refill: Option<usize>,
+    /// One input only: no heap, its events pass straight through; set once it has ended
+    /// (or failed, as the heap path also stops reading an input after its error).
+    single_ended: bool,
 }
 
 impl fmt::Debug for MergedStream {
@@ -42,7 +45,8 @@ impl MergedStream {
             }
             heads.push(head);
         }
-        Ok(Self { sources, heads, heap, refill: None })
+        let single_ended = heads.iter().all(Option::is_none);
+        Ok(Self { sources, heads, heap, refill: None, single_ended })
     }
 
     /// The next event over all inputs, or None when all are exhausted.
@@ -50,6 +54,9 @@ impl MergedStream {
     /// # Errors
     /// A source's error (unreadable file, or a bad row under Reject).
     pub fn next_event(&mut self) -> Result<Option<MarketEvent>, DataError> {
+        if self.sources.len() == 1 {
+            return self.next_single();
+        }
         if let Some(i) = self.refill.take() {
             let head = self.sources[i].next_event()?;
             if let Some(e) = &head {
@@ -62,6 +69,22 @@ impl MergedStream {
         };
         self.refill = Some(i);
         Ok(self.heads[i].take())
+    }
+
+    /// The one-input case: the head read at the start, then the source's events as they come.
+    #[inline]
+    fn next_single(&mut self) -> Result<Option<MarketEvent>, DataError> {
+        if let Some(head) = self.heads[0].take() {
+            self.heap.clear();
+            return Ok(Some(head));
+        }
+        if self.single_ended {
+            return Ok(None);
+        }
+        self.single_ended = true;
+        let next = self.sources[0].next_event()?;
+        self.single_ended = next.is_none();
+        Ok(next)
     }
 
     /// Per-input reports and totals so far.
@@ -170,6 +193,24 @@ mod tests {
         assert_eq!(m.next_event().unwrap().unwrap().ts(), Timestamp::from_secs(1));
         let err = m.next_event().unwrap_err().to_string();
         assert!(err.starts_with("B:2: timestamp"), "{err}");
+    }
+
+    #[test]
+    fn one_input_passes_through_and_stops_after_an_error() {
+        let mut m = MergedStream::new(vec![source("A", &[1, 2, 3])]).unwrap();
+        assert_eq!(drain(&mut m), [(1, "A".to_owned()), (2, "A".to_owned()), (3, "A".to_owned())]);
+        assert!(m.next_event().unwrap().is_none(), "an ended input stays ended");
+        assert_eq!(m.report().events, 3);
+        // The third event is out of order: the first two come out, then the error, then the end
+        // (as with several inputs: a failed input is not read again).
+        let mut m = MergedStream::new(vec![source("B", &[1, 5, 4, 6])]).unwrap();
+        assert_eq!(m.next_event().unwrap().unwrap().ts(), Timestamp::from_secs(1));
+        assert_eq!(m.next_event().unwrap().unwrap().ts(), Timestamp::from_secs(5));
+        let err = m.next_event().unwrap_err().to_string();
+        assert!(err.starts_with("B:3: timestamp"), "{err}");
+        assert!(m.next_event().unwrap().is_none());
+        let mut m = MergedStream::new(vec![source("C", &[])]).unwrap();
+        assert!(m.next_event().unwrap().is_none());
     }
 
     #[test]

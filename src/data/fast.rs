@@ -1,0 +1,447 @@
+//! The CSV loaders' fast path: one pass over a row that reads the timestamp and the decimal
+//! cells in place, and checks the price rules on raw mantissas.
+//!
+//! It accepts only the common shapes: decimals `[-]digits[.digits]` of at most 19 digits,
+//! epoch integers, and ISO-8601 `YYYY-MM-DD[(T| )HH:MM:SS[.fff…]][Z]`, with no spaces or
+//! quotes in those cells. For anything else, and for any row that breaks a rule, it answers
+//! `None` and the general path ([`super::parse`], [`super::source`]) reads the row again and
+//! decides, so errors, messages and skip counts are exactly the general path's.
+
+use super::parse::{days_from_civil, days_in_month, epoch, parse_int};
+use rust_decimal::Decimal;
+use std::cmp::Ordering;
+
+/// A plain decimal as read: `m` × 10^-`scale`, negative when `neg` (and `m` is not 0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Num {
+    m: u64,
+    scale: u32,
+    neg: bool,
+}
+
+/// At most this many digits: 10^19 - 1 < 2^64, so the mantissa cannot overflow.
+const MAX_DIGITS: usize = 19;
+
+/// 10^0 ..= 10^19, to bring two mantissas to one scale.
+const POW10: [u128; 20] = {
+    let mut t = [1u128; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+impl Num {
+    /// The same value as [`super::parse::parse_decimal`] gives for the same text.
+    #[inline]
+    pub(crate) fn decimal(self) -> Decimal {
+        // Truncating casts take the low and middle 32-bit words of the (< 2^64) mantissa.
+        #[allow(clippy::cast_possible_truncation)]
+        let (lo, mid) = (self.m as u32, (self.m >> 32) as u32);
+        Decimal::from_parts(lo, mid, 0, self.neg && self.m != 0, self.scale)
+    }
+
+    #[inline]
+    fn positive(self) -> bool {
+        !self.neg && self.m != 0
+    }
+
+    #[inline]
+    fn not_negative(self) -> bool {
+        !self.neg || self.m == 0
+    }
+
+    /// Orders two values already known to be at or above zero.
+    #[inline]
+    fn cmp_unsigned(self, other: Self) -> Ordering {
+        if self.scale == other.scale {
+            return self.m.cmp(&other.m);
+        }
+        // Scales are at most 19, so both products fit in u128.
+        let a = u128::from(self.m) * POW10[(other.scale.saturating_sub(self.scale)) as usize];
+        let b = u128::from(other.m) * POW10[(self.scale.saturating_sub(other.scale)) as usize];
+        a.cmp(&b)
+    }
+
+    #[inline]
+    fn le(self, other: Self) -> bool {
+        self.cmp_unsigned(other) != Ordering::Greater
+    }
+}
+
+/// Reads `[-]digits[.digits]` (1 to 19 digits) at the start of `s`: the number and the bytes
+/// it took. The caller checks what follows.
+#[inline]
+pub(crate) fn number(s: &[u8]) -> Option<(Num, usize)> {
+    let neg = s.first() == Some(&b'-');
+    let mut i = usize::from(neg);
+    let mut m: u64 = 0;
+    let int_start = i;
+    while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    let mut scale = 0;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        let frac_start = i;
+        while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
+            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        scale = i - frac_start;
+        digits += scale;
+    }
+    if digits == 0 || digits > MAX_DIGITS {
+        return None;
+    }
+    // At most 19 digits, so the scale fits.
+    #[allow(clippy::cast_possible_truncation)]
+    Some((Num { m, scale: scale as u32, neg }, i))
+}
+
+/// The last calendar date read, so a file of intraday rows parses each date once.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DateCache {
+    date: [u8; 10],
+    days: i64,
+}
+
+#[inline]
+fn two(b: &[u8], i: usize) -> Option<i64> {
+    let (x, y) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+    (x < 10 && y < 10).then(|| i64::from(x) * 10 + i64::from(y))
+}
+
+/// Days since 1970-01-01 for a valid `YYYY-MM-DD` (the first 10 bytes of `b`).
+#[inline]
+fn date(b: &[u8], cache: &mut DateCache) -> Option<i64> {
+    if b[..10] == cache.date {
+        return Some(cache.days);
+    }
+    if b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y = two(b, 0)? * 100 + two(b, 2)?;
+    let (m, d) = (two(b, 5)?, two(b, 8)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    cache.date.copy_from_slice(&b[..10]);
+    cache.days = days;
+    Some(days)
+}
+
+/// A timestamp cell in nanoseconds: epoch s/ms/µs/ns or ISO-8601
+/// `YYYY-MM-DD[(T|t| )HH:MM:SS[(.|,)digits]][Z|z]` in UTC. `None` for other shapes and for
+/// impossible values (the general parser then says why).
+#[inline]
+pub(crate) fn time(b: &[u8], cache: &mut DateCache) -> Option<i64> {
+    if b.len() < 10 || b[4] != b'-' {
+        return parse_int(b).and_then(epoch).map(|t| t.0);
+    }
+    let days = date(b, cache)?;
+    if b.len() == 10 {
+        return (days * 86_400).checked_mul(1_000_000_000);
+    }
+    if b.len() < 19 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hh, mm, ss) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
+    if hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    let mut rest = &b[19..];
+    if let Some((b'Z' | b'z', zoneless)) = rest.split_last() {
+        rest = zoneless;
+    }
+    let mut frac = 0i64;
+    match rest {
+        [] => {}
+        [b'.' | b',', digits @ ..] if !digits.is_empty() => {
+            let mut unit = 1_000_000_000i64;
+            for &c in digits {
+                let d = c.wrapping_sub(b'0');
+                if d >= 10 {
+                    return None;
+                }
+                if unit > 1 {
+                    unit /= 10;
+                    frac += i64::from(d) * unit;
+                }
+            }
+        }
+        _ => return None,
+    }
+    secs.checked_mul(1_000_000_000)?.checked_add(frac)
+}
+
+/// What a column holds, for [`row`]: a value slot `0..5`, the time, or nothing read.
+pub(crate) type Role = u8;
+/// The column holding the time.
+pub(crate) const TIME: Role = 5;
+/// A column the row's event does not use.
+pub(crate) const SKIP: Role = 6;
+
+/// Reads one row whose columns have `roles`: its time in nanoseconds, with `vals` filled by
+/// slot. `None` when any cell is not a fast-path shape or the cell count differs.
+#[inline]
+pub(crate) fn row(line: &[u8], roles: &[Role], cache: &mut DateCache, vals: &mut [Num; 5]) -> Option<i64> {
+    // Columns after the last one read are only counted.
+    let used = roles.iter().rposition(|&r| r != SKIP).map_or(0, |i| i + 1);
+    let mut p = 0;
+    let mut ts = None;
+    for (c, &role) in roles[..used].iter().enumerate() {
+        if c > 0 {
+            if line.get(p) != Some(&b',') {
+                return None;
+            }
+            p += 1;
+        }
+        let rest = &line[p..];
+        match role {
+            TIME => {
+                let end = cell_end(rest);
+                ts = Some(time(&rest[..end], cache)?);
+                p += end;
+            }
+            SKIP => p += cell_end(rest),
+            slot => {
+                let (n, used) = number(rest)?;
+                vals[usize::from(slot)] = n;
+                p += used;
+            }
+        }
+    }
+    let tail = &line[p..];
+    let whole = if used == roles.len() {
+        tail.is_empty()
+    } else {
+        // `used` > 0 (the time is read), so the tail must start with the comma before the
+        // next column, and hold one comma per column left.
+        tail.first() == Some(&b',') && tail.iter().filter(|&&b| b == b',').count() == roles.len() - used
+    };
+    whole.then_some(ts).flatten()
+}
+
+/// Length of the cell at the start of `rest` (up to the next comma or the end).
+#[inline]
+fn cell_end(rest: &[u8]) -> usize {
+    rest.iter().position(|&b| b == b',').unwrap_or(rest.len())
+}
+
+/// True when a bar passes every rule of [`super::source::check_bar`].
+#[inline]
+pub(crate) fn bar_ok([open, high, low, close, volume]: &[Num; 5]) -> bool {
+    open.positive()
+        && high.positive()
+        && low.positive()
+        && close.positive()
+        && low.le(*high)
+        && low.le(*open)
+        && open.le(*high)
+        && low.le(*close)
+        && close.le(*high)
+        && volume.not_negative()
+}
+
+/// True when a trade passes [`super::source::check_trade`].
+#[inline]
+pub(crate) fn trade_ok([price, size, ..]: &[Num; 5]) -> bool {
+    price.positive() && size.not_negative()
+}
+
+/// True when a quote passes [`super::source::check_quote`].
+#[inline]
+pub(crate) fn quote_ok([bid, ask, bid_size, ask_size, _]: &[Num; 5]) -> bool {
+    bid.positive() && ask.positive() && bid.le(*ask) && bid_size.not_negative() && ask_size.not_negative()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::bar::{Bar, QuoteTick, TradeTick};
+    use crate::data::parse::{parse_decimal, parse_timestamp};
+    use crate::data::source::{check_bar, check_quote, check_trade};
+    use crate::model::Timestamp;
+    use proptest::prelude::*;
+
+    fn num(text: &str) -> Option<Num> {
+        number(text.as_bytes()).filter(|(_, used)| *used == text.len()).map(|(n, _)| n)
+    }
+
+    fn ts(text: &str) -> Option<i64> {
+        time(text.as_bytes(), &mut DateCache::default())
+    }
+
+    #[test]
+    fn plain_decimals_take_the_fast_path_and_others_do_not() {
+        for text in ["1", "-12.50", ".25", "7.", "-0", "46319.0", "0.000000000000000001", "9999999999999999999"] {
+            let n = num(text).unwrap_or_else(|| panic!("{text} not fast"));
+            let want = parse_decimal(text.as_bytes()).unwrap();
+            assert_eq!((n.decimal(), n.decimal().scale()), (want, want.scale()), "{text}");
+        }
+        // Left to the general parser: sign '+', exponents, spaces, >19 digits, no digits.
+        for text in ["+3", "1e5", " 1", "1 ", "12345678901234567890", "0.0000000000000000001", "", "-", ".", "1.2.3"] {
+            assert!(num(text).is_none(), "{text} took the fast path");
+        }
+        // What follows the number is the caller's business: the bytes used are reported.
+        assert_eq!(number(b"1.5,2").map(|(_, used)| used), Some(3));
+    }
+
+    #[test]
+    fn iso_and_epoch_shapes() {
+        let base = 1_640_995_200_000_000_000; // 2022-01-01T00:00:00Z
+        for (text, want) in [
+            ("2022-01-01", base),
+            ("2022-01-01T00:00:00Z", base),
+            ("2022-01-01t00:00:00z", base),
+            ("2022-01-01 00:00:01", base + 1_000_000_000),
+            ("2022-01-01T00:00:00.5Z", base + 500_000_000),
+            ("2022-01-01T00:00:00,123456789", base + 123_456_789),
+            ("2022-01-01T00:00:00.1234567891Z", base + 123_456_789),
+            ("1640995200", base),
+            ("1640995200000", base),
+            ("-86400", -86_400_000_000_000),
+        ] {
+            assert_eq!(ts(text), Some(want), "{text}");
+            assert_eq!(parse_timestamp(text.as_bytes()), Ok(Timestamp(want)), "{text}");
+        }
+        // Offsets, minutes-only times, impossible dates and junk go to the general parser.
+        for text in [
+            "2022-01-01T02:00:00+02:00",
+            "2022-01-01T00:00",
+            "2022-02-30",
+            "2022-01-01T24:00:00Z",
+            "2022-01-01T00:00:00.Z",
+            "2022-01-01T00:00:00ZZ",
+            "2022-01-01Z",
+            "9999-01-01",
+            " 2022-01-01",
+            "2022-01-01T00:00:00Z ",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(ts(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_date_cache_never_answers_for_another_date() {
+        let mut cache = DateCache::default();
+        let t = |s: &str, c: &mut DateCache| time(s.as_bytes(), c);
+        let a = t("2022-01-01T00:00:00Z", &mut cache).unwrap();
+        assert_eq!(t("2022-01-01T00:00:01Z", &mut cache), Some(a + 1_000_000_000));
+        assert_eq!(t("2022-01-02T00:00:00Z", &mut cache), Some(a + 86_400_000_000_000));
+        assert_eq!(t("2022-02-30T00:00:00Z", &mut cache), None);
+        assert_eq!(t("2022-01-02T00:00:00Z", &mut cache), Some(a + 86_400_000_000_000));
+    }
+
+    #[test]
+    fn rows_by_role() {
+        let mut vals = [Num::default(); 5];
+        let mut cache = DateCache::default();
+        let t = Some(1_640_995_200_000_000_000);
+        // Roles, rows read, rows left to the general path. Trailing unread columns are only
+        // counted.
+        let cases: [(&[Role], &[&str], &[&str]); 2] = [
+            (
+                &[TIME, 0, 1, 2, 3, SKIP],
+                &["1640995200,1,2,0.5,1.5,anything \"at all\"", "1640995200,1,2,0.5,1.5,"],
+                &[
+                    "1640995200,1,2,0.5,1.5",
+                    "1640995200,1,2,0.5,1.5,x,y",
+                    "1640995200,1,2,0.5, 1.5,x",
+                    "1640995200,1,2,\"0.5\",1.5,x",
+                    "1640995200,1,2,0.5,1.5e0,x",
+                    "",
+                ],
+            ),
+            (
+                &[TIME, 0, 1, 2, 3, 4, SKIP, SKIP, SKIP],
+                &["1640995200000,1,2,0.5,1.5,3,x,,\"y\""],
+                &[
+                    "1640995200000,1,2,0.5,1.5,3,x,",
+                    "1640995200000,1,2,0.5,1.5,3,x,y,z,w",
+                    "1640995200000,1,2,0.5,1.5,3x,y,z",
+                    "1640995200000,1,2,0.5,1.5,3",
+                ],
+            ),
+        ];
+        for (roles, good, bad) in cases {
+            for line in good {
+                assert_eq!(row(line.as_bytes(), roles, &mut cache, &mut vals), t, "{line}");
+                assert_eq!(
+                    vals.map(Num::decimal)[..4],
+                    [Decimal::ONE, Decimal::TWO, Decimal::new(5, 1), Decimal::new(15, 1)]
+                );
+            }
+            for line in bad {
+                assert_eq!(row(line.as_bytes(), roles, &mut cache, &mut vals), None, "{line}");
+            }
+        }
+    }
+
+    fn arb_num() -> impl Strategy<Value = Num> {
+        (0u64..2000, 0u32..4, prop::bool::weighted(0.1)).prop_map(|(m, scale, neg)| Num { m, scale, neg })
+    }
+
+    proptest! {
+        #[test]
+        fn fast_decimal_agrees_with_the_general_parser(text in "[-+]?[0-9]{0,12}(\\.[0-9]{0,12})?[eE ,x]?[0-9]?") {
+            match num(&text) {
+                Some(n) => {
+                    let want = parse_decimal(text.as_bytes()).unwrap();
+                    prop_assert_eq!(n.decimal(), want);
+                    prop_assert_eq!(n.decimal().scale(), want.scale());
+                }
+                // Plain shapes of up to 19 digits always take the fast path.
+                None => prop_assert!(
+                    text.starts_with('+')
+                        || text.contains(['e', 'E', ' ', ',', 'x'])
+                        || text.bytes().filter(u8::is_ascii_digit).count() > MAX_DIGITS
+                        || parse_decimal(text.as_bytes()).is_err()
+                ),
+            }
+        }
+
+        #[test]
+        fn fast_time_agrees_with_the_general_parser(secs in -2_000_000_000i64..7_000_000_000, nanos in 0u32..1_000_000_000, digits in 0usize..12, form in 0usize..8) {
+            let dt = chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+            let frac = format!("{:09}000", nanos);
+            let frac = &frac[..digits];
+            let text = match form {
+                0 => dt.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                1 => format!("{}.{frac}Z", dt.format("%Y-%m-%dT%H:%M:%S")),
+                2 => format!("{},{frac}", dt.format("%Y-%m-%d %H:%M:%S")),
+                3 => dt.format("%Y-%m-%d").to_string(),
+                4 => secs.to_string(),
+                5 => (secs * 1000).to_string(),
+                6 => format!("{}.{frac}z", dt.format("%Y-%m-%dt%H:%M:%S")),
+                _ => format!("{}", dt.format("%Y-%m-%dT%H:%M:%S%:z")),
+            };
+            let general = parse_timestamp(text.as_bytes()).map(|t| t.0);
+            match ts(&text) {
+                Some(n) => prop_assert_eq!(Ok(n), general, "{}", text),
+                None => prop_assert!(form == 7 || general.is_err() || (digits == 0 && matches!(form, 1 | 2 | 6)), "{} left the fast path", text),
+            }
+        }
+
+        #[test]
+        fn fast_checks_agree_with_the_row_rules(v in prop::array::uniform5(arb_num())) {
+            let d = v.map(Num::decimal);
+            let ts = Timestamp(0);
+            let bar = Bar { ts, open: d[0], high: d[1], low: d[2], close: d[3], volume: d[4] };
+            prop_assert_eq!(bar_ok(&v), check_bar(&bar).is_ok(), "{:?}", bar);
+            let t = TradeTick { ts, price: d[0], size: d[1] };
+            prop_assert_eq!(trade_ok(&v), check_trade(&t).is_ok(), "{:?}", t);
+            let q = QuoteTick { ts, bid: d[0], ask: d[1], bid_size: d[2], ask_size: d[3] };
+            prop_assert_eq!(quote_ok(&v), check_quote(&q).is_ok(), "{:?}", q);
+        }
+    }
+}
