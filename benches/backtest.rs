@@ -164,9 +164,10 @@ fn main() {
     );
     let (trades, exposed) = (outcome.report.metric("trades"), outcome.report.metric("exposure_time"));
     println!(
-        "  {} round trips, in the market {:.0} % of the time",
+        "  {} round trips, in the market {:.0} % of the time; risk rejections {}",
         trades.unwrap_or(0.0),
-        exposed.unwrap_or(0.0) * 100.0
+        exposed.unwrap_or(0.0) * 100.0,
+        outcome.report.extra.get("risk_rejections").map_or_else(String::new, ToString::to_string)
     );
     println!("ratio plain loop / luatrade: {:.1}x; fingerprint {}", floor_rate / rate, outcome.report.fingerprint());
     if let Some(m) = peak_rss_mib() {

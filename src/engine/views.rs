@@ -14,12 +14,8 @@ fn position_of(oms: &Oms, p: &Portfolio, symbol: &Symbol) -> PositionView {
 }
 
 fn account_of(p: &Portfolio, ccy: &Currency) -> AccountView {
-    AccountView {
-        cash: p.cash(ccy),
-        buying_power: p.buying_power(ccy),
-        equity: p.equity(ccy),
-        gross_exposure: p.gross_exposure(ccy),
-    }
+    let (cash, buying_power, equity, gross_exposure) = p.figures(ccy);
+    AccountView { cash, buying_power, equity, gross_exposure }
 }
 
 impl RiskView for Oms {
@@ -49,12 +45,16 @@ impl RiskView for Oms {
     }
 
     fn totals(&self, ccy: &Currency) -> AccountView {
-        self.portfolios().map(|p| account_of(p, ccy)).fold(AccountView::default(), |a, b| AccountView {
-            cash: a.cash + b.cash,
-            buying_power: a.buying_power + b.buying_power,
-            equity: a.equity + b.equity,
-            gross_exposure: a.gross_exposure + b.gross_exposure,
-        })
+        // The first account's figures start the sum (no additions for a single account).
+        self.portfolios()
+            .map(|p| account_of(p, ccy))
+            .reduce(|a, b| AccountView {
+                cash: a.cash + b.cash,
+                buying_power: a.buying_power + b.buying_power,
+                equity: a.equity + b.equity,
+                gross_exposure: a.gross_exposure + b.gross_exposure,
+            })
+            .unwrap_or_default()
     }
 
     fn open_orders(&self) -> usize {

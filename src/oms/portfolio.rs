@@ -360,6 +360,14 @@ impl Portfolio {
         self.cash(ccy) - self.reserved(ccy)
     }
 
+    /// Cash, buying power, equity and gross exposure in `ccy`, each map read once (what
+    /// risk reads on every mark).
+    #[must_use]
+    pub fn figures(&self, ccy: &Currency) -> (Decimal, Decimal, Decimal, Decimal) {
+        let cash = self.cash(ccy);
+        (cash, cash - self.reserved(ccy), cash + self.net_exposure(ccy), self.gross_exposure(ccy))
+    }
+
     /// All figures for `ccy` at once.
     #[must_use]
     pub fn summary(&self, ccy: &Currency) -> PortfolioSummary {
