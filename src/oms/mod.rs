@@ -136,8 +136,10 @@ impl OmsConfig {
 pub struct Oms {
     config: OmsConfig,
     instruments: Instruments,
-    orders: FastIndexMap<ClientOrderId, Order>,
-    terminal: FastMap<ClientOrderId, Order>,
+    /// Working orders, oldest first. Boxed, like `terminal`: retiring an order moves a
+    /// pointer, not the order.
+    orders: FastIndexMap<ClientOrderId, Box<Order>>,
+    terminal: FastMap<ClientOrderId, Box<Order>>,
     terminal_order: VecDeque<ClientOrderId>,
     accounts: FastIndexMap<AccountId, Portfolio>,
     reservations: FastMap<ClientOrderId, (AccountId, Currency, Decimal)>,
@@ -219,12 +221,12 @@ impl Oms {
     /// An order by id (working, or recently terminal).
     #[must_use]
     pub fn order(&self, cid: &ClientOrderId) -> Option<&Order> {
-        self.orders.get(cid).or_else(|| self.terminal.get(cid))
+        self.orders.get(cid).or_else(|| self.terminal.get(cid)).map(|o| &**o)
     }
 
     /// Orders that are not terminal, oldest first.
     pub fn open_orders(&self) -> impl Iterator<Item = &Order> {
-        self.orders.values()
+        self.orders.values().map(|o| &**o)
     }
 
     /// Marks an order as a forced liquidation (the kill switch's flattening): a position it
@@ -298,7 +300,7 @@ impl Oms {
         for o in std::iter::once(order).chain(children) {
             let id = o.cid.clone();
             self.open.add(&o);
-            self.orders.insert(id.clone(), o);
+            self.orders.insert(id.clone(), Box::new(o));
             self.touch(&id, None);
             self.update_reservation(&id);
         }
@@ -323,7 +325,7 @@ impl Oms {
         let change = order
             .apply(OrderEvent::Rejected { reason: reason.to_owned(), ts })
             .map_err(|e| OmsError::order(&cid, e))?;
-        self.orders.insert(cid.clone(), order);
+        self.orders.insert(cid.clone(), Box::new(order));
         self.touch(&cid, Some(change));
         self.retire(&cid);
         Ok(())
@@ -486,7 +488,7 @@ impl Oms {
     pub fn take_journal(&mut self) -> WriteBatch {
         for cid in self.dirty_orders.drain(..) {
             if let Some(o) = self.orders.get(&cid).or_else(|| self.terminal.get(&cid)) {
-                self.journal.orders.insert(cid, o.clone());
+                self.journal.orders.insert(cid, Order::clone(o));
             }
         }
         for (account, symbol) in self.dirty_positions.drain(..) {
@@ -512,7 +514,7 @@ impl Oms {
             let cid = o.cid.clone();
             self.portfolio_entry(&o.account.clone());
             self.open.add(&o);
-            self.orders.insert(cid.clone(), o);
+            self.orders.insert(cid.clone(), Box::new(o));
             self.update_reservation(&cid);
         }
     }
@@ -741,7 +743,7 @@ impl Oms {
             // An order whose last change is not yet journaled goes to the journal now.
             if self.dirty_orders.shift_remove(&old) {
                 if let Some(o) = evicted {
-                    self.journal.orders.insert(old, o);
+                    self.journal.orders.insert(old, *o);
                 }
             }
         }
