@@ -217,6 +217,8 @@ fn run_with<J: Journal + Summarise>(
         engine.on_market(&MarketEvent::Bar(symbol.clone(), bar))?;
         if let Some(limit) = args.abort_after_fills {
             if engine.stats().fills >= limit {
+                // The state printed is the committed state: wait for the end-of-event batch.
+                engine.sync_journal()?;
                 crash_drill(&engine, &usd);
             }
         }
