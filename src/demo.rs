@@ -266,6 +266,7 @@ fn run_with<J: Journal + Summarise>(
         }
     }
     engine.flush()?;
+    engine.sync_journal()?; // the end-of-run batch is durable before the summary reads it
     let elapsed = started.elapsed();
 
     let book = engine.oms().portfolio(&account).context("account")?;
