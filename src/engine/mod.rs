@@ -4,7 +4,11 @@
 //! Order of work for every input: the OMS changes its books, the journal commits, and only
 //! then does the venue see new orders. Requests arriving between two market events are
 //! batched into one commit ("group commit"), which keeps the commit-before-submit rule at a
-//! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
+//! fraction of the per-order cost. Each round sent to the venue is preceded by a barrier
+//! commit (durable, with everything before it); what follows the last round of an event
+//! (acks, fills, positions, cash) is handed to the journal as a deferred commit, which a
+//! journal with a background writer commits behind the engine, in order (see [`Journal`]).
+//! Does not duplicate logic that lives in `oms` or `venue`.
 
 pub mod journal;
 mod ledgers;
