@@ -7,7 +7,8 @@
 //! - durable Postgres on loopback when `LUATRADE_BENCH_PG_URL` is set.
 //!
 //! Environment: `BENCH_ORDERS` (default 1,000,000 in memory), `BENCH_DURABLE_ORDERS`
-//! (default 100,000), `BENCH_BATCH` (orders per commit, default 500).
+//! (default 100,000), `BENCH_BATCH` (orders per commit, default 500), `BENCH_DURABLE`
+//! (which durable cases: a comma list of `full`, `normal`, `postgres`; default all).
 
 mod common;
 use common::{env_usize, percentile};
@@ -176,14 +177,18 @@ fn main() {
     println!("luatrade oms_throughput: submit -> ack -> fill via engine + OMS + sim venue");
     in_memory(mem_orders);
     oms_and_sim_only(mem_orders);
+    // `BENCH_DURABLE=full,postgres` runs only the named durable cases (default: all three).
+    let cases = std::env::var("BENCH_DURABLE").unwrap_or_else(|_| "full,normal,postgres".into());
+    let wanted = |case: &str| cases.split(',').any(|c| c.trim() == case);
     let dir = tempfile::tempdir().expect("tempdir");
-    for sync in ["full", "normal"] {
+    for sync in ["full", "normal"].into_iter().filter(|s| wanted(s)) {
         let path = dir.path().join(format!("bench-{sync}.db"));
         let url = format!("sqlite://{}?synchronous={sync}", path.display());
         let journal = StoreJournal::connect(&url).expect("sqlite");
         durable(&format!("sqlite WAL synchronous={sync}, batch {batch}"), journal, durable_orders, batch);
     }
     match std::env::var("LUATRADE_BENCH_PG_URL") {
+        Ok(_) if !wanted("postgres") => {}
         Ok(url) => {
             let journal = StoreJournal::connect(&url).expect("postgres");
             durable(&format!("postgres loopback, batch {batch}"), journal, durable_orders, batch);

@@ -217,6 +217,8 @@ fn run_with<J: Journal + Summarise>(
         engine.on_market(&MarketEvent::Bar(symbol.clone(), bar))?;
         if let Some(limit) = args.abort_after_fills {
             if engine.stats().fills >= limit {
+                // The state printed is the committed state: wait for the end-of-event batch.
+                engine.sync_journal()?;
                 crash_drill(&engine, &usd);
             }
         }
@@ -264,6 +266,7 @@ fn run_with<J: Journal + Summarise>(
         }
     }
     engine.flush()?;
+    engine.sync_journal()?; // the end-of-run batch is durable before the summary reads it
     let elapsed = started.elapsed();
 
     let book = engine.oms().portfolio(&account).context("account")?;

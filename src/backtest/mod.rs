@@ -381,6 +381,8 @@ impl RunContext<'_> {
         }
         signals_after_end += signals.count();
         runner.engine_mut().flush()?;
+        // Everything durable before the run is reported (the journal commits behind the engine).
+        runner.engine_mut().sync_journal()?;
         drain(&mut runner, &mut bookings, &mut recorder);
         progress.finish(events);
 

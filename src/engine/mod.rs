@@ -4,7 +4,11 @@
 //! Order of work for every input: the OMS changes its books, the journal commits, and only
 //! then does the venue see new orders. Requests arriving between two market events are
 //! batched into one commit ("group commit"), which keeps the commit-before-submit rule at a
-//! fraction of the per-order cost. Does not duplicate logic that lives in `oms` or `venue`.
+//! fraction of the per-order cost. Each round sent to the venue is preceded by a barrier
+//! commit (durable, with everything before it); what follows the last round of an event
+//! (acks, fills, positions, cash) is handed to the journal as a deferred commit, which a
+//! journal with a background writer commits behind the engine, in order (see [`Journal`]).
+//! Does not duplicate logic that lives in `oms` or `venue`.
 
 pub mod journal;
 mod ledgers;
@@ -25,7 +29,7 @@ use crate::model::{ClientOrderId, Modification, OrderRequest, StrategyId, Timest
 use crate::monitor::{ExitReason, MonitorSet, MonitorSpec, StopGuard, StopGuardConfig};
 use crate::oms::{Action, Oms, OmsError};
 use crate::risk::{CheckKind, LimitChange, RejectReason, RiskEngine, StateChange};
-use crate::store::StoreError;
+use crate::store::{StoreError, WriteBatch};
 use crate::venue::{Venue, VenueEvent};
 use rust_decimal::Decimal;
 use thiserror::Error;
@@ -399,7 +403,28 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// are dropped (their orders stay `pending` in the store, never sent).
     pub fn flush(&mut self) -> Result<(), EngineError> {
         self.send()?;
-        self.commit()
+        // Nothing outside waits on what follows the last round sent: the journal may commit
+        // it behind the engine (the next barrier, `sync_journal` or a query waits for it).
+        self.commit(Commit::Deferred)
+    }
+
+    /// Waits until everything the engine handed to its journal is durable (a journal with a
+    /// background writer commits the end-of-event batch behind the engine).
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] when a deferred commit failed; trading halts.
+    pub fn sync_journal(&mut self) -> Result<(), EngineError> {
+        let result = self.journal.sync();
+        self.halt_on(result)
+    }
+
+    fn halt_on(&mut self, result: Result<(), StoreError>) -> Result<(), EngineError> {
+        result.map_err(|e| {
+            tracing::error!(error = %e, "Engine store commit failed; halting trading");
+            self.halted = Some(e.to_string());
+            self.actions.clear();
+            EngineError::Store(e)
+        })
     }
 
     /// Sends queued requests, committing the journal right before each round that reaches
@@ -412,7 +437,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             if self.actions.is_empty() {
                 break;
             }
-            self.commit()?;
+            // The barrier: this batch and everything before it are durable before the venue
+            // sees any of these actions.
+            self.commit(Commit::Barrier)?;
             let mut actions = std::mem::take(&mut self.actions);
             for action in actions.drain(..) {
                 self.dispatch(&action, &mut events);
@@ -428,26 +455,25 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<(), EngineError> {
+    fn commit(&mut self, kind: Commit) -> Result<(), EngineError> {
         // Protection changes (monitors, risk audit) commit even when the books did not change.
         let protection = self.oms.journaling() && {
             self.collect_risk_audit();
             self.persisted_audit < self.risk_audit.len() || self.monitors.has_changes()
         };
-        if !self.oms.has_journal() && !protection {
-            return Ok(());
+        let mut batch = WriteBatch::default();
+        if self.oms.has_journal() || protection {
+            batch = self.oms.take_journal();
+            self.journal_protection(&mut batch);
         }
-        let mut batch = self.oms.take_journal();
-        self.journal_protection(&mut batch);
-        if batch.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = self.journal.commit(batch) {
-            tracing::error!(error = %e, "Engine store commit failed; halting trading");
-            self.halted = Some(e.to_string());
-            self.actions.clear();
-            return Err(EngineError::Store(e));
-        }
+        let result = match kind {
+            // Nothing new: a barrier still waits for what was deferred before it.
+            Commit::Barrier if batch.is_empty() => return self.sync_journal(),
+            Commit::Deferred if batch.is_empty() => return Ok(()),
+            Commit::Barrier => self.journal.commit(batch),
+            Commit::Deferred => self.journal.commit_deferred(batch),
+        };
+        self.halt_on(result)?;
         self.stats.commits += 1;
         Ok(())
     }
@@ -512,6 +538,16 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             None => Ok(()),
         }
     }
+}
+
+/// How a commit relates to the venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Before a round of requests reaches the venue: durable, with everything before it,
+    /// when the call returns.
+    Barrier,
+    /// The end of an event: may commit behind the engine, in order (see [`Journal`]).
+    Deferred,
 }
 
 #[cfg(test)]

@@ -205,7 +205,9 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         let intents = self.with_view(|host, view| host.on_signal(view, signal));
         self.act(intents)?;
         self.engine.flush()?;
-        self.deliver_updates()
+        self.deliver_updates()?;
+        // A clean stop leaves everything durable (the journal may commit behind the engine).
+        self.engine.sync_journal()
     }
 
     /// Restores a strategy's saved `ctx.state`, if the journal's store has one.

@@ -23,15 +23,22 @@ struct Log {
     submissions: Vec<(ClientOrderId, bool)>,
     /// Make the next commit fail.
     fail_next: bool,
+    /// Behave like a journal with a background writer: deferred batches wait in `queued`
+    /// until the next commit or sync.
+    lag: bool,
+    /// Deferred batches handed over but not committed yet (only with `lag`).
+    queued: Vec<WriteBatch>,
+    /// Make deferred batches fail when they are committed.
+    fail_deferred: bool,
 }
 
 #[derive(Debug)]
 struct RecordingJournal(Rc<RefCell<Log>>);
 
-impl Journal for RecordingJournal {
-    fn commit(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+impl RecordingJournal {
+    fn apply(&mut self, batch: WriteBatch, deferred: bool) -> Result<(), StoreError> {
         let mut log = self.0.borrow_mut();
-        if log.fail_next {
+        if log.fail_next || (deferred && log.fail_deferred) {
             return Err(StoreError::Runtime("disk full (injected)".into()));
         }
         for (cid, o) in &batch.orders {
@@ -41,6 +48,32 @@ impl Journal for RecordingJournal {
         }
         log.batches.push(batch);
         Ok(())
+    }
+
+    /// Commits what is queued, in order, like the writer catching up.
+    fn settle(&mut self) -> Result<(), StoreError> {
+        let queued = std::mem::take(&mut self.0.borrow_mut().queued);
+        queued.into_iter().try_for_each(|b| self.apply(b, true))
+    }
+}
+
+impl Journal for RecordingJournal {
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.settle()?;
+        self.apply(batch, false)
+    }
+
+    fn commit_deferred(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        if !self.0.borrow().lag {
+            return self.apply(batch, true);
+        }
+        self.settle()?;
+        self.0.borrow_mut().queued.push(batch);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.settle()
     }
 }
 
@@ -52,7 +85,11 @@ struct RecordingVenue {
 
 impl Venue for RecordingVenue {
     fn submit(&mut self, order: &Order, ts: Timestamp, out: &mut Vec<VenueEvent>) {
-        let committed = self.log.borrow().committed_pending.contains(&order.cid);
+        // Committed: its own row and everything handed over before it.
+        let committed = {
+            let log = self.log.borrow();
+            log.committed_pending.contains(&order.cid) && log.queued.is_empty()
+        };
         self.log.borrow_mut().submissions.push((order.cid.clone(), committed));
         self.inner.submit(order, ts, out);
     }
@@ -443,4 +480,45 @@ fn totals_read_back_from_risk_match_a_fresh_sum_through_marks_orders_and_fills()
             assert_ne!(t.gross_exposure, Decimal::ZERO, "the position is marked at bar {n}");
         }
     }
+}
+
+#[test]
+fn with_a_lagging_writer_the_venue_sees_an_order_only_after_everything_before_it_committed() {
+    let (mut eng, log) = setup();
+    log.borrow_mut().lag = true;
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    for n in 1..=4 {
+        eng.submit(&buy(dec!(1))).unwrap();
+        eng.on_market(&bar(n, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+        // The event's acks and fills are handed over, not waited for.
+        assert_eq!(log.borrow().queued.len(), 1, "event {n}");
+        assert_eq!(log.borrow().queued[0].fills.len(), 1, "event {n}");
+    }
+    assert_eq!(log.borrow().submissions.len(), 4);
+    assert!(log.borrow().submissions.iter().all(|(_, committed)| *committed), "{:?}", log.borrow().submissions);
+    eng.sync_journal().unwrap();
+    let log = log.borrow();
+    assert!(log.queued.is_empty());
+    assert_eq!(log.batches.iter().map(|b| b.fills.len()).sum::<usize>(), 4, "every fill committed, once");
+}
+
+#[test]
+fn a_failed_deferred_commit_halts_the_engine_before_the_next_order_reaches_the_venue() {
+    let (mut eng, log) = setup();
+    log.borrow_mut().lag = true;
+    eng.on_market(&bar(0, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    eng.submit(&buy(dec!(1))).unwrap();
+    eng.sync_journal().unwrap(); // the first event's batch is durable; the next ones fail
+    log.borrow_mut().fail_deferred = true;
+    // The fill's batch is handed over; its failure is not known yet.
+    eng.on_market(&bar(1, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap();
+    assert_eq!(log.borrow().submissions.len(), 1);
+    let next = eng.submit(&buy(dec!(1))).unwrap().accepted().unwrap();
+    let err = eng.on_market(&bar(2, dec!(100), dec!(101), dec!(99), dec!(100))).unwrap_err();
+    assert!(err.to_string().contains("disk full (injected)"), "{err}");
+    assert_eq!(log.borrow().submissions.len(), 1, "the next order never reached the venue");
+    assert_eq!(eng.oms().order(&next).unwrap().status(), OrderStatus::Pending);
+    assert!(!log.borrow().committed_pending.contains(&next), "nothing after the failure was written");
+    assert!(eng.halted().unwrap().contains("disk full"));
+    assert!(matches!(eng.submit(&buy(dec!(1))), Err(EngineError::Halted(_))));
 }

@@ -95,6 +95,13 @@ pub enum StoreError {
     /// The async runtime the store runs on could not start.
     #[error("cannot start the store's async runtime: {0}")]
     Runtime(String),
+    /// A batch was refused because one queued before it failed to commit: the journal's
+    /// writer stops at its first failure, so nothing after it is written.
+    #[error("not written: an earlier batch failed to commit ({0}); the journal writes nothing after a failure")]
+    EarlierCommitFailed(String),
+    /// The journal's writer is gone (its runtime shut down), so the batch was not written.
+    #[error("the journal's writer stopped before the batch was committed")]
+    WriterGone,
     /// A batch that cannot be written as it is (nothing was written).
     #[error("invalid write batch: {0}")]
     InvalidBatch(String),

@@ -284,7 +284,7 @@ impl<'a> BatchRows<'a> {
             orders: b.orders.values().map(rows::order_values).collect::<Result<_, _>>()?,
             positions: b.positions.values().map(rows::position_values).collect::<Result<_, _>>()?,
             balances: b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, balance_ts)).collect(),
-            events: b.order_events.iter().map(|(cid, c)| rows::event_values(cid, c)).collect(),
+            events: b.order_events.iter().map(|(cid, c)| audit_row(b, cid, c)).collect::<Result<_, _>>()?,
             fills: b
                 .fills
                 .iter()
@@ -297,6 +297,21 @@ impl<'a> BatchRows<'a> {
                 .collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// An audit row, refused when its order is not in the batch: the store is what keeps the
+/// audit trail, fills and trades from pointing at no order (Postgres has no foreign keys on
+/// them, see migration 0005).
+fn audit_row<'a>(b: &WriteBatch, cid: &'a ClientOrderId, c: &'a StatusChange) -> Result<[Val<'a>; 7], StoreError> {
+    if !b.orders.contains_key(cid) {
+        return Err(StoreError::InvalidBatch(format!(
+            "audit row '{}' ({} -> {}) is for order {cid}, which is not in the batch (an audit row commits with its order)",
+            c.event.as_str(),
+            c.from.as_str(),
+            c.to.as_str()
+        )));
+    }
+    Ok(rows::event_values(cid, c))
 }
 
 /// Writes the whole batch in one transaction: all of it or, on any error, none of it.

@@ -4,6 +4,7 @@
 mod backtest;
 mod crash;
 mod data;
+mod journal;
 mod protect;
 mod report;
 mod store;

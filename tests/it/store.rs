@@ -301,12 +301,33 @@ async fn a_batch_failing_midway_leaves_nothing_behind() {
 }
 
 #[tokio::test]
+async fn an_audit_row_without_its_order_is_refused_before_writing() {
+    on_both(|store| async move {
+        let mut b = WriteBatch::default();
+        let mut order = limit_order("orphan", "s1", "AAPL", Side::Buy, dec!(1), at(0));
+        step(&mut b, &mut order, OrderEvent::Submitted { ts: at(1) });
+        b.order(&limit_order("other", "s1", "AAPL", Side::Buy, dec!(1), at(0)), None);
+        b.orders.shift_remove(&cid("orphan"));
+        let err = store.apply(&b).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid write batch: audit row 'submit' (pending -> submitted) is for order orphan, which is not in \
+             the batch (an audit row commits with its order)"
+        );
+        assert_eq!(store.orders(&OrderFilter::default()).await.unwrap(), vec![], "nothing written");
+        assert_eq!(store.audit_trail(&cid("orphan")).await.unwrap(), vec![]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_fill_without_its_order_is_refused_before_writing() {
     on_both(|store| async move {
         let mut b = WriteBatch::default();
         let mut order = limit_order("lonely", "s1", "AAPL", Side::Buy, dec!(1), at(0));
         fill_completely(&mut b, &mut order, dec!(100), 1);
         b.orders.clear();
+        b.order_events.clear(); // (refused on their own too: see the test above)
         let err = store.apply(&b).await.unwrap_err();
         assert_eq!(
             err.to_string(),
