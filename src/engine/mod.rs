@@ -29,7 +29,7 @@ use crate::model::{ClientOrderId, Modification, OrderRequest, StrategyId, Timest
 use crate::monitor::{ExitReason, MonitorSet, MonitorSpec, StopGuard, StopGuardConfig};
 use crate::oms::{Action, Oms, OmsError};
 use crate::risk::{CheckKind, LimitChange, RejectReason, RiskEngine, StateChange};
-use crate::store::{StoreError, WriteBatch};
+use crate::store::StoreError;
 use crate::venue::{Venue, VenueEvent};
 use rust_decimal::Decimal;
 use thiserror::Error;
@@ -461,11 +461,15 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             self.collect_risk_audit();
             self.persisted_audit < self.risk_audit.len() || self.monitors.has_changes()
         };
-        let mut batch = WriteBatch::default();
-        if self.oms.has_journal() || protection {
-            batch = self.oms.take_journal();
-            self.journal_protection(&mut batch);
+        if !self.oms.has_journal() && !protection {
+            // Nothing new (the per-bar path of an in-memory backtest): no batch is built.
+            return match kind {
+                Commit::Barrier => self.sync_journal(),
+                Commit::Deferred => Ok(()),
+            };
         }
+        let mut batch = self.oms.take_journal();
+        self.journal_protection(&mut batch);
         let result = match kind {
             // Nothing new: a barrier still waits for what was deferred before it.
             Commit::Barrier if batch.is_empty() => return self.sync_journal(),
