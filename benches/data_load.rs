@@ -10,7 +10,7 @@
 
 #[allow(dead_code, reason = "this harness reports throughput, not percentiles")]
 mod common;
-use common::env_usize;
+use common::{env_usize, thread_cpu};
 
 use luatrade::data::{open, DataFormat, DataSpec, EventSource, LoadOptions, MergedStream};
 use luatrade::model::Symbol;
@@ -99,24 +99,18 @@ fn drain(source: &mut dyn EventSource) -> u64 {
     n
 }
 
-/// CPU time this thread has run, from Linux's `/proc/thread-self/schedstat` (first field, ns);
-/// `None` elsewhere. The machine is shared, so wall time alone overstates the cost.
-fn cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
 /// Rows, best wall seconds and best CPU seconds over `runs` runs.
 fn best<F: FnMut() -> u64>(runs: usize, mut f: F) -> (u64, f64, Option<f64>) {
     let (mut wall, mut cpu) = (f64::MAX, None::<f64>);
     let mut n = 0;
     for _ in 0..runs {
-        let c = cpu_ns();
+        let c = thread_cpu();
         let t = Instant::now();
         n = f();
         wall = wall.min(t.elapsed().as_secs_f64());
-        if let (Some(a), Some(b)) = (c, cpu_ns()) {
-            let secs = (b - a) as f64 / 1e9;
+        // Zero where the thread's CPU time cannot be read: then only wall time is shown.
+        if !c.is_zero() {
+            let secs = (thread_cpu() - c).as_secs_f64();
             cpu = Some(cpu.map_or(secs, |c| c.min(secs)));
         }
     }

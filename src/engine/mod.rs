@@ -461,21 +461,20 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             self.collect_risk_audit();
             self.persisted_audit < self.risk_audit.len() || self.monitors.has_changes()
         };
-        if !self.oms.has_journal() && !protection {
-            // Nothing new (the per-bar path of an in-memory backtest): no batch is built.
-            return match kind {
-                Commit::Barrier => self.sync_journal(),
-                Commit::Deferred => Ok(()),
-            };
-        }
-        let mut batch = self.oms.take_journal();
-        self.journal_protection(&mut batch);
-        let result = match kind {
-            // Nothing new: a barrier still waits for what was deferred before it.
-            Commit::Barrier if batch.is_empty() => return self.sync_journal(),
-            Commit::Deferred if batch.is_empty() => return Ok(()),
-            Commit::Barrier => self.journal.commit(batch),
-            Commit::Deferred => self.journal.commit_deferred(batch),
+        let batch = (self.oms.has_journal() || protection)
+            .then(|| {
+                let mut batch = self.oms.take_journal();
+                self.journal_protection(&mut batch);
+                batch
+            })
+            .filter(|batch| !batch.is_empty());
+        let result = match (kind, batch) {
+            // Nothing new (the per-bar path of an in-memory backtest builds no batch at all):
+            // a barrier still waits for what was deferred before it.
+            (Commit::Barrier, None) => return self.sync_journal(),
+            (Commit::Deferred, None) => return Ok(()),
+            (Commit::Barrier, Some(batch)) => self.journal.commit(batch),
+            (Commit::Deferred, Some(batch)) => self.journal.commit_deferred(batch),
         };
         self.halt_on(result)?;
         self.stats.commits += 1;

@@ -79,7 +79,7 @@ impl EquityTracker {
             }
             self.started = true;
         }
-        self.peak = self.peak.max(equity);
+        self.raise_peak(equity);
     }
 
     /// Records `equity` as the peak when above it: an observation within the day that
@@ -162,10 +162,10 @@ impl EquityTracker {
         near_pct: Decimal,
         out: &mut Vec<Alert>,
     ) -> bool {
-        let used_pct = || if limit.is_zero() { Decimal::ONE_HUNDRED } else { value / limit * Decimal::ONE_HUNDRED };
         let (near, breached) = limit_conditions(value, limit, near_pct);
         if self.rising(NEAR_BIT0 + field as u32, near && !breached) {
-            out.push(Alert::NearBreach { scope: scope.clone(), field, used_pct: used_pct().round_dp(2), value, limit });
+            let used_pct = used_pct(value, limit).round_dp(2);
+            out.push(Alert::NearBreach { scope: scope.clone(), field, used_pct, value, limit });
         }
         if self.rising(BREACH_BIT0 + field as u32, breached) {
             out.push(Alert::Breached { scope: scope.clone(), field, value, limit });
@@ -183,12 +183,18 @@ pub fn limit_conditions(value: Decimal, limit: Decimal, near_pct: Decimal) -> (b
     // per-event path).
     let near = match (limit > Decimal::ZERO, value.checked_mul(Decimal::ONE_HUNDRED), near_pct.checked_mul(limit)) {
         (true, Some(v), Some(n)) => v >= n,
-        _ => {
-            let used = if limit.is_zero() { Decimal::ONE_HUNDRED } else { value / limit * Decimal::ONE_HUNDRED };
-            used >= near_pct
-        }
+        _ => used_pct(value, limit) >= near_pct,
     };
     (near, breached)
+}
+
+/// The share of `limit` that `value` uses, in percent (100 for a zero limit).
+fn used_pct(value: Decimal, limit: Decimal) -> Decimal {
+    if limit.is_zero() {
+        Decimal::ONE_HUNDRED
+    } else {
+        value / limit * Decimal::ONE_HUNDRED
+    }
 }
 
 #[cfg(test)]

@@ -392,16 +392,20 @@ impl RiskEngine {
         let out = self.evaluate_all(view, now);
         let breached = out.iter().any(|a| matches!(a, Alert::Breached { .. } | Alert::TradingState(_)));
         if let (Some(books), false) = (books, breached) {
-            let day_end = self
-                .strategies
-                .values()
-                .filter_map(|s| s.allocation.as_ref())
-                .filter_map(|a| self.account_equity.get(&a.account).map(EquityTracker::day_end))
-                .fold(self.global_equity.day_end(), Timestamp::min);
+            let day_end = self.earliest_day_end();
             self.memo =
                 Some(EvalMemo { books, generation: self.generation, day_end, global: self.global_equity.clone() });
         }
         out
+    }
+
+    /// The earliest end of day among the evaluated trackers (global and sub-ledgers).
+    fn earliest_day_end(&self) -> Timestamp {
+        self.strategies
+            .values()
+            .filter_map(|s| s.allocation.as_ref())
+            .filter_map(|a| self.account_equity.get(&a.account).map(EquityTracker::day_end))
+            .fold(self.global_equity.day_end(), Timestamp::min)
     }
 
     /// A full evaluation with no shortcut (the reference the shortcuts are tested against).
@@ -446,7 +450,6 @@ impl RiskEngine {
             &mut self.state_changes,
             &mut out,
         );
-        let mut day_end = self.global_equity.day_end();
         let mut accounts = Some(Vec::new());
         for (sid, s) in &self.strategies {
             let Some(alloc) = &s.allocation else { continue };
@@ -455,12 +458,12 @@ impl RiskEngine {
             let scope = Scope::Strategy(sid.clone());
             let band =
                 ctx.scope(scope, &s.limits, tracker, &figures, &mut self.states, &mut self.state_changes, &mut out);
-            day_end = day_end.min(tracker.day_end());
             accounts = accounts.zip(band).map(|(mut v, b)| {
                 v.push((alloc.account.clone(), b));
                 v
             });
         }
+        let day_end = self.earliest_day_end();
         self.quiet = global_band.zip(accounts).map(|(global, accounts)| Quiet {
             generation: self.generation,
             day_end,
