@@ -3,6 +3,7 @@
 //! Owns the rules that need no I/O (validation, transitions, netting math). Must not do I/O.
 
 pub mod calendar;
+pub mod dec;
 pub mod fill;
 pub mod ids;
 pub mod instrument;

@@ -1,5 +1,6 @@
 //! Positions: netting math for one (account, symbol), and the trades that change them.
 
+use super::dec;
 use super::ids::{AccountId, ClientOrderId, Currency, StrategyId, Symbol, TradeId};
 use super::order::Side;
 use super::time::Timestamp;
@@ -279,12 +280,12 @@ impl Position {
     /// Unrealised P&L at the mark.
     #[must_use]
     pub fn unrealized_pnl(&self) -> Decimal {
-        (self.mark - self.avg_px) * self.qty
+        dec::mul(dec::sub(self.mark, self.avg_px), self.qty)
     }
     /// Signed market value at the mark.
     #[must_use]
     pub fn market_value(&self) -> Decimal {
-        self.mark * self.qty
+        dec::mul(self.mark, self.qty)
     }
     /// How long it has been (or was) held, in nanoseconds.
     #[must_use]
@@ -296,11 +297,12 @@ impl Position {
     pub fn mark_to(&mut self, price: Decimal, ts: Timestamp) {
         self.mark = price;
         if self.is_open() {
-            self.high_water = self.high_water.max(price);
-            self.low_water = self.low_water.min(price);
+            // Runs on every price update: the integer fast paths of `dec`.
+            self.high_water = dec::max(self.high_water, price);
+            self.low_water = dec::min(self.low_water, price);
             let u = self.unrealized_pnl();
-            self.max_favorable = self.max_favorable.max(u);
-            self.max_adverse = self.max_adverse.min(u);
+            self.max_favorable = dec::max(self.max_favorable, u);
+            self.max_adverse = dec::min(self.max_adverse, u);
             self.ts_last = ts;
         }
     }

@@ -1,6 +1,7 @@
 //! One account's books: cash per currency, open positions, realised P&L, fees, reservations.
 
 use crate::collections::FastIndexMap;
+use crate::model::dec;
 use crate::model::{
     AccountId, Currency, Fill, Instrument, Position, PositionId, StrategyId, Symbol, Timestamp, Trade, TradeKind,
 };
@@ -97,7 +98,7 @@ pub struct Portfolio {
 fn add(map: &mut BTreeMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
     // Looked up before inserting: the per-mark path clones no currency.
     if let Some(v) = map.get_mut(ccy) {
-        *v += delta;
+        *v = dec::add(*v, delta);
         return *v;
     }
     map.insert(ccy.clone(), delta);
@@ -116,9 +117,9 @@ fn track_exposure(
     old_mv: Decimal,
     new_mv: Decimal,
 ) {
-    if old_mv != new_mv {
-        add(market_value, ccy, new_mv - old_mv);
-        add(gross, ccy, new_mv.abs() - old_mv.abs());
+    if dec::cmp(old_mv, new_mv) != std::cmp::Ordering::Equal {
+        add(market_value, ccy, dec::sub(new_mv, old_mv));
+        add(gross, ccy, dec::sub(new_mv.abs(), old_mv.abs()));
     }
 }
 
@@ -365,7 +366,7 @@ impl Portfolio {
     #[must_use]
     pub fn figures(&self, ccy: &Currency) -> (Decimal, Decimal, Decimal, Decimal) {
         let cash = self.cash(ccy);
-        (cash, cash - self.reserved(ccy), cash + self.net_exposure(ccy), self.gross_exposure(ccy))
+        (cash, dec::sub(cash, self.reserved(ccy)), dec::add(cash, self.net_exposure(ccy)), self.gross_exposure(ccy))
     }
 
     /// All figures for `ccy` at once.

@@ -10,6 +10,7 @@
 //! - Sortino `= mean(r) / downside_dev × √periods_per_year`, `downside_dev = √(Σ min(r, 0)² / n)`;
 //! - each is `None` (JSON `null`) when undefined: fewer than two returns or a zero deviation.
 
+use crate::model::dec;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -27,9 +28,12 @@ pub(crate) struct Drawdown {
     peak: Decimal,
     peak_ts: i64,
     underwater: bool,
-    /// Deepest fraction so far, and `depth × peak` cached for the current peak (lazy).
+    /// Deepest fraction so far, and `depth × peak` for the current peak rounded down to the
+    /// scale of the falls compared with it, with that scale (lazy): a fall `f` of scale `s`
+    /// is a whole number of `10^-s`, so `f > t` exactly when `f > floor_s(t)`, and the
+    /// rounded threshold compares as integers (the exact one has 28 digits).
     depth: Decimal,
-    threshold: Option<Decimal>,
+    threshold: Option<(u32, Decimal)>,
     depth_money: Decimal,
     depth_peak_ts: i64,
     depth_trough_ts: i64,
@@ -62,7 +66,7 @@ impl Default for Drawdown {
             peak_ts: 0,
             underwater: false,
             depth: Decimal::ZERO,
-            threshold: Some(Decimal::ZERO),
+            threshold: Some((0, Decimal::ZERO)),
             depth_money: Decimal::ZERO,
             depth_peak_ts: 0,
             depth_trough_ts: 0,
@@ -76,21 +80,22 @@ impl Drawdown {
     /// Feeds the next value of the series.
     #[inline]
     pub(crate) fn update(&mut self, ts: i64, value: Decimal) {
-        if value >= self.peak || !self.started {
+        if !dec::lt(value, self.peak) || !self.started {
             self.new_peak(ts, value);
             return;
         }
         self.underwater = true;
-        let fall = self.peak - value;
+        let fall = dec::sub(self.peak, value);
         let threshold = match self.threshold {
-            Some(t) => t,
-            None => {
-                let t = self.depth * self.peak;
-                self.threshold = Some(t);
+            Some((scale, t)) if scale == fall.scale() => t,
+            _ => {
+                let t = (self.depth * self.peak)
+                    .round_dp_with_strategy(fall.scale(), rust_decimal::RoundingStrategy::ToNegativeInfinity);
+                self.threshold = Some((fall.scale(), t));
                 t
             }
         };
-        if fall > threshold && self.peak > Decimal::ZERO {
+        if dec::gt(fall, threshold) && self.peak.is_sign_positive() && !self.peak.is_zero() {
             self.new_depth(ts, fall);
         }
     }
@@ -102,7 +107,7 @@ impl Drawdown {
         }
         self.started = true;
         self.underwater = false;
-        if value != self.peak {
+        if dec::cmp(value, self.peak) != std::cmp::Ordering::Equal {
             self.threshold = None;
         }
         self.peak = value;
@@ -112,7 +117,7 @@ impl Drawdown {
     #[inline(never)]
     fn new_depth(&mut self, ts: i64, fall: Decimal) {
         self.depth = fall / self.peak;
-        self.threshold = Some(self.depth * self.peak);
+        self.threshold = None;
         self.depth_money = fall;
         self.depth_peak_ts = self.peak_ts;
         self.depth_trough_ts = ts;

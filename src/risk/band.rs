@@ -13,6 +13,7 @@
 
 use super::alerts::EquityTracker;
 use super::view::AccountView;
+use crate::model::dec;
 use rust_decimal::Decimal;
 
 /// Margin, in percent of drawdown, kept around each drawdown level: evaluation rounds the
@@ -65,11 +66,11 @@ impl LimitLevels {
 }
 
 fn above(x: Decimal, lo: Option<Decimal>) -> bool {
-    lo.is_none_or(|l| x > l)
+    lo.is_none_or(|l| dec::gt(x, l))
 }
 
 fn below(x: Decimal, hi: Option<Decimal>) -> bool {
-    hi.is_none_or(|h| x < h)
+    hi.is_none_or(|h| dec::lt(x, h))
 }
 
 fn max_opt(a: Option<Decimal>, b: Decimal) -> Option<Decimal> {
@@ -158,9 +159,9 @@ impl Band {
             return false;
         }
         match &mut self.dd {
-            DdBound::Between { lo, hi } => above(e, *lo) && e < *hi,
+            DdBound::Between { lo, hi } => above(e, *lo) && dec::lt(e, *hi),
             DdBound::Below { factor, floor } => {
-                if e > tracker.peak() {
+                if dec::gt(e, tracker.peak()) {
                     tracker.raise_peak(e);
                     *floor = factor.map(|f| e * f);
                     true

@@ -283,6 +283,9 @@ pub(crate) fn modification_from_table(t: &Table, inst: &Instrument) -> Result<Mo
 pub(crate) fn f(x: Decimal) -> f64 {
     let m = x.mantissa();
     if m.unsigned_abs() < (1u128 << 53) {
+        // Through i64: the mantissa fits, and an i128 → f64 conversion is a software routine.
+        #[allow(clippy::cast_possible_truncation, reason = "checked above: |m| < 2^53")]
+        let m = m as i64;
         m as f64 / POW10[x.scale() as usize]
     } else {
         x.to_f64().unwrap_or(f64::NAN)

@@ -20,6 +20,10 @@ use std::sync::Arc;
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
+/// Bytes of the buffer a bar's seven numbers cross in (now, ts, open, high, low, close,
+/// volume as little-endian f64).
+const BAR_NUMS: usize = 7 * 8;
+
 /// Callback kinds, in the dispatcher's numbering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -98,6 +102,8 @@ pub struct LuaStrategy {
     ctx: Table,
     dispatch: Function,
     thread: Thread,
+    /// Where a bar's numbers go for the dispatcher (see the prelude's `make`).
+    bar_nums: mlua::Buffer,
     callbacks: [bool; 9],
     symbols: Option<Vec<Symbol>>,
     steps: Rc<Cell<u64>>,
@@ -248,7 +254,8 @@ impl LuaStrategy {
                 ));
             }
         }
-        let (ctx, dispatch): (Table, Function) = make.call(module).map_err(internal)?;
+        let bar_nums = lua.create_buffer_with_capacity(BAR_NUMS).map_err(internal)?;
+        let (ctx, dispatch): (Table, Function) = make.call((module, bar_nums.clone())).map_err(internal)?;
         apply_param_overrides(&lua, &ctx, &config.params)
             .map_err(|m| StrategyError::new(&sid, file, ErrorKind::Shape, m))?;
         let thread = lua.create_thread(dispatch.clone()).map_err(internal)?;
@@ -260,6 +267,7 @@ impl LuaStrategy {
             ctx,
             dispatch,
             thread,
+            bar_nums,
             callbacks,
             symbols,
             steps,
@@ -391,19 +399,21 @@ impl LuaStrategy {
             return Ok(Vec::new());
         }
         let name = self.name_of(symbol).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::Runtime))?;
-        let now = secs(view.now().nanos());
-        let args = (
-            Kind::Bar as u8,
-            now,
-            name,
+        let nums = [
+            secs(view.now().nanos()),
             secs(bar.ts.nanos()),
             f(bar.open),
             f(bar.high),
             f(bar.low),
             close,
             f(bar.volume),
-        );
-        self.run(view, Kind::Bar, args, false)
+        ];
+        let mut bytes = [0u8; BAR_NUMS];
+        for (chunk, x) in bytes.chunks_exact_mut(8).zip(nums) {
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        self.bar_nums.write_bytes(0, &bytes);
+        self.run(view, Kind::Bar, (Kind::Bar as u8, name), false)
     }
 
     /// Runs `on_tick(ctx, tick)` for a trade, with `tick = {kind = "trade", symbol, ts, price, size}`.
