@@ -27,14 +27,19 @@ return {
     if prev == nil then
       return
     end
-    local state = ctx.state
-    local long = state[symbol]
-    if prev <= 0 and diff > 0 and not long then
-      ctx:buy{ symbol = symbol, qty = ctx.params.qty }
-      state[symbol] = true
-    elseif prev >= 0 and diff < 0 and long then
-      ctx:sell{ symbol = symbol, qty = ctx.params.qty, reduce_only = true }
-      state[symbol] = false
+    -- ctx.state (whether we are long) is only read when the averages cross.
+    if prev <= 0 and diff > 0 then
+      local state = ctx.state
+      if not state[symbol] then
+        ctx:buy{ symbol = symbol, qty = ctx.params.qty }
+        state[symbol] = true
+      end
+    elseif prev >= 0 and diff < 0 then
+      local state = ctx.state
+      if state[symbol] then
+        ctx:sell{ symbol = symbol, qty = ctx.params.qty, reduce_only = true }
+        state[symbol] = false
+      end
     end
   end,
 }

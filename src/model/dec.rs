@@ -90,25 +90,25 @@ pub fn min(a: Decimal, b: Decimal) -> Decimal {
 #[inline]
 #[must_use]
 pub fn sub(a: Decimal, b: Decimal) -> Decimal {
-    // Zeros keep the operator's own rules (which operand's scale and sign survive).
-    if !a.is_zero() && !b.is_zero() {
-        if let Some((d, scale)) = aligned(a, b).and_then(|(ma, mb, s)| Some((ma.checked_sub(mb)?, s))) {
-            return Decimal::new(d, scale);
-        }
-    }
-    a - b
+    aligned_op(a, b, i64::checked_sub).unwrap_or_else(|| a - b)
 }
 
 /// `a + b`.
 #[inline]
 #[must_use]
 pub fn add(a: Decimal, b: Decimal) -> Decimal {
-    if !a.is_zero() && !b.is_zero() {
-        if let Some((s, scale)) = aligned(a, b).and_then(|(ma, mb, s)| Some((ma.checked_add(mb)?, s))) {
-            return Decimal::new(s, scale);
-        }
+    aligned_op(a, b, i64::checked_add).unwrap_or_else(|| a + b)
+}
+
+/// `op` on the aligned mantissas, when it fits; zeros keep the operator's own rules (which
+/// operand's scale and sign survive), so they take its path.
+#[inline]
+fn aligned_op(a: Decimal, b: Decimal, op: fn(i64, i64) -> Option<i64>) -> Option<Decimal> {
+    if a.is_zero() || b.is_zero() {
+        return None;
     }
-    a + b
+    let (ma, mb, scale) = aligned(a, b)?;
+    Some(Decimal::new(op(ma, mb)?, scale))
 }
 
 /// `a * b`.
