@@ -15,3 +15,69 @@ pub type FastSet<K> = std::collections::HashSet<K, FastHasher>;
 pub type FastIndexMap<K, V> = indexmap::IndexMap<K, V, FastHasher>;
 /// An insertion-ordered set with [`FastHasher`].
 pub type FastIndexSet<K> = indexmap::IndexSet<K, FastHasher>;
+
+/// A map for a handful of keys (the currencies one account holds): a short vector sorted by
+/// key, searched linearly, so a lookup is a couple of key comparisons (the id types compare
+/// pointers first) instead of a tree or a hash. Iterates in key order, as a `BTreeMap`.
+#[derive(Debug, Clone)]
+pub struct SmallMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        Self { entries: Vec::new() }
+    }
+}
+
+impl<K: Ord, V> SmallMap<K, V> {
+    /// The value of `key`, if any.
+    #[inline]
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// The value of `key` to change in place, if any.
+    #[inline]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key` to `value`, returning the value it replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.entries.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Every entry in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SmallMap;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn small_map_behaves_as_a_btree_map() {
+        let mut small = SmallMap::default();
+        let mut tree = BTreeMap::new();
+        for (i, k) in ["USD", "BNB", "EUR", "USD", "AAA", "BNB", "ZZZ"].into_iter().enumerate() {
+            assert_eq!(small.insert(k.to_owned(), i), tree.insert(k.to_owned(), i), "insert {k}");
+            if let (Some(a), Some(b)) = (small.get_mut(&"EUR".to_owned()), tree.get_mut("EUR")) {
+                *a += 10;
+                *b += 10;
+            }
+        }
+        assert_eq!(small.iter().collect::<Vec<_>>(), tree.iter().collect::<Vec<_>>());
+        assert_eq!(small.get(&"BNB".to_owned()), Some(&5));
+        assert_eq!(small.get(&"GBP".to_owned()), None);
+    }
+}

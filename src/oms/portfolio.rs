@@ -1,6 +1,6 @@
 //! One account's books: cash per currency, open positions, realised P&L, fees, reservations.
 
-use crate::collections::FastIndexMap;
+use crate::collections::{FastIndexMap, SmallMap};
 use crate::model::dec;
 use crate::model::{
     AccountId, Currency, Fill, Instrument, Position, PositionId, StrategyId, Symbol, Timestamp, Trade, TradeKind,
@@ -30,7 +30,6 @@ impl Booked {
 }
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// What booking one fill changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,20 +81,20 @@ pub struct PortfolioSummary {
 #[derive(Debug, Clone, Default)]
 pub struct Portfolio {
     account: Option<AccountId>,
-    cash: BTreeMap<Currency, Decimal>,
-    deposits: BTreeMap<Currency, Decimal>,
-    realized: BTreeMap<Currency, Decimal>,
-    fees: BTreeMap<Currency, Decimal>,
-    reserved: BTreeMap<Currency, Decimal>,
+    cash: SmallMap<Currency, Decimal>,
+    deposits: SmallMap<Currency, Decimal>,
+    realized: SmallMap<Currency, Decimal>,
+    fees: SmallMap<Currency, Decimal>,
+    reserved: SmallMap<Currency, Decimal>,
     positions: FastIndexMap<Symbol, Position>,
     /// Σ market value of open positions per quote currency, kept up to date on every mark
     /// and fill so equity and exposure are O(1) on the pre-trade path.
-    market_value: BTreeMap<Currency, Decimal>,
+    market_value: SmallMap<Currency, Decimal>,
     /// Σ |market value| per quote currency, kept likewise.
-    gross: BTreeMap<Currency, Decimal>,
+    gross: SmallMap<Currency, Decimal>,
 }
 
-fn add(map: &mut BTreeMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
+fn add(map: &mut SmallMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
     // Looked up before inserting: the per-mark path clones no currency.
     if let Some(v) = map.get_mut(ccy) {
         *v = dec::add(*v, delta);
@@ -105,14 +104,14 @@ fn add(map: &mut BTreeMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) ->
     delta
 }
 
-fn get(map: &BTreeMap<Currency, Decimal>, ccy: &Currency) -> Decimal {
+fn get(map: &SmallMap<Currency, Decimal>, ccy: &Currency) -> Decimal {
     map.get(ccy).copied().unwrap_or_default()
 }
 
 /// Moves the running market value and gross exposure of `ccy` from `old_mv` to `new_mv`.
 fn track_exposure(
-    market_value: &mut BTreeMap<Currency, Decimal>,
-    gross: &mut BTreeMap<Currency, Decimal>,
+    market_value: &mut SmallMap<Currency, Decimal>,
+    gross: &mut SmallMap<Currency, Decimal>,
     ccy: &Currency,
     old_mv: Decimal,
     new_mv: Decimal,
