@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// Default for [`RecorderConfig::max_curve_points`].
 pub const DEFAULT_MAX_CURVE_POINTS: usize = 4096;
@@ -179,12 +180,15 @@ impl Recorder {
             h.update(field.as_bytes());
             h.update([0x1f]);
         }
-        for n in [fill.qty, fill.price, fill.fee] {
-            h.update(n.normalize().to_string().as_bytes());
-            h.update([0x1f]);
-        }
-        h.update(fill.ts.0.to_string().as_bytes());
-        h.update([0x1e]);
+        // Formatted straight into the hash (the same bytes as `to_string`, no allocation).
+        let _ = write!(
+            DigestWriter(h),
+            "{}\x1f{}\x1f{}\x1f{}\x1e",
+            fill.qty.normalize(),
+            fill.price.normalize(),
+            fill.fee.normalize(),
+            fill.ts.0
+        );
         self.fills += 1;
         self.fees_paid += fill.fee;
         self.turnover += fill.notional().abs();
@@ -383,5 +387,15 @@ fn benchmark(mut s: SymbolSlot, start_cash: Decimal) -> Benchmark {
         max_drawdown: dd.depth,
         max_drawdown_duration_secs: dd.longest_ns as f64 / 1e9,
         curve,
+    }
+}
+
+/// Feeds formatted text into a digest without building a `String`.
+struct DigestWriter<'a>(&'a mut Sha256);
+
+impl std::fmt::Write for DigestWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
     }
 }
