@@ -13,8 +13,8 @@
 
 use super::error::StoreError;
 use super::rows::{
-    self, BalanceRow, EventRow, FillRow, OrderRow, PositionRow, Table, TradeRow, BALANCES, FILLS, ORDERS, ORDER_EVENTS,
-    POSITIONS, TRADES,
+    self, BalanceRow, EventRow, FillRow, OrderRow, PositionRow, Table, TradeRow, BALANCES, FILLS, ORDERS, ORDER_CHANGES,
+    ORDER_EVENTS, POSITIONS, TRADES,
 };
 use super::{OrderFilter, Snapshot, WriteBatch};
 use crate::model::status::ALL_STATUSES;
@@ -62,8 +62,10 @@ impl Serialize for Val<'_> {
 pub(crate) enum WriteMode {
     /// One bind per statement holding up to `max_rows` rows as a JSON array of arrays (the
     /// column values in table order); `insert(table, columns)` gives the SQL before and after
-    /// that bind, up to where an `ON CONFLICT` clause may follow.
-    Json { insert: fn(&str, &[&str]) -> (String, String), max_rows: usize },
+    /// that bind, up to where an `ON CONFLICT` clause may follow; `update(table, columns,
+    /// keys)` the SQL around the bind of an UPDATE that sets each row's non-key columns on
+    /// the row its key columns (the first `keys` columns) name.
+    Json { insert: fn(&str, &[&str]) -> (String, String), update: fn(&str, &[&str], usize) -> (String, String), max_rows: usize },
     /// One statement per table, one array bind per column, unpacked by
     /// `SELECT * FROM unnest($1::text[], $2::int8[], …)` (Postgres). The SQL text depends only
     /// on the table, so each connection prepares it once.
@@ -207,7 +209,7 @@ impl<const N: usize> Table<N> {
 
 /// Writes rows with INSERTs (upserts for tables that replace), carried as the dialect's
 /// [`WriteMode`] says.
-async fn write_rows<'a, DB: Dialect, const N: usize>(
+pub(crate) async fn write_rows<'a, DB: Dialect, const N: usize>(
     conn: &mut DB::Connection,
     table: &Table<N>,
     rows: Vec<[Val<'a>; N]>,
@@ -215,51 +217,116 @@ async fn write_rows<'a, DB: Dialect, const N: usize>(
     if rows.is_empty() {
         return Ok(());
     }
+    let op = if table.upsert { "upsert" } else { "insert" };
     let tail = table.conflict_tail();
-    let failed = |rows: usize| {
-        move |source| StoreError::Write {
-            backend: DB::BACKEND,
-            table: table.name,
-            op: if table.upsert { "upsert" } else { "insert" },
-            rows,
-            source,
-        }
-    };
     match DB::WRITE {
-        WriteMode::Json { insert, max_rows } => {
+        WriteMode::Json { insert, max_rows, .. } => {
             let (head, after_bind) = insert(table.name, &table.cols);
-            for chunk in rows.chunks(max_rows.max(1)) {
-                let json = serde_json::to_string(&chunk.iter().map(|r| r.as_slice()).collect::<Vec<_>>())
-                    .map_err(|e| StoreError::InvalidBatch(format!("cannot encode {} rows as JSON: {e}", table.name)))?;
-                let mut qb = QueryBuilder::<DB>::new(head.as_str());
-                bind(&mut qb, Val::Text(Some(Cow::Owned(json))));
-                qb.push(after_bind.as_str());
-                qb.push(tail.as_str());
-                DB::execute(conn, &mut qb).await.map_err(failed(chunk.len()))?;
-            }
+            json_chunks::<DB, N>(conn, table, op, &rows, max_rows, &head, &format!("{after_bind}{tail}")).await?;
         }
         WriteMode::Unnest => {
             let mut qb = QueryBuilder::<DB>::new(table.insert_head());
-            qb.push("SELECT * FROM unnest(");
-            for i in 0..N {
-                let column = Column::of(&rows, i).ok_or_else(|| {
-                    StoreError::InvalidBatch(format!(
-                        "{}: column {} holds values of different types",
-                        table.name, table.cols[i]
-                    ))
-                })?;
-                let ty = column.pg_array_type();
-                if i > 0 {
-                    qb.push(", ");
-                }
-                DB::bind_column(&mut qb, column);
-                qb.push(format_args!("::{ty}"));
-            }
-            qb.push(")");
+            qb.push("SELECT * FROM ");
+            push_unnest(&mut qb, table, &rows)?;
             qb.push(tail.as_str());
-            DB::execute(conn, &mut qb).await.map_err(failed(rows.len()))?;
+            DB::execute(conn, &mut qb).await.map_err(write_failed::<DB, N>(table, op, rows.len()))?;
         }
     }
+    Ok(())
+}
+
+/// Updates the non-key columns of existing rows, each named by its key (the table's first
+/// `key.len()` columns), carried as the dialect's [`WriteMode`] says.
+///
+/// # Errors
+/// [`StoreError::InvalidBatch`] when some rows name no stored row (the caller's transaction
+/// then writes nothing), or the database's error.
+pub(crate) async fn update_rows<'a, DB: Dialect, const N: usize>(
+    conn: &mut DB::Connection,
+    table: &Table<N>,
+    rows: Vec<[Val<'a>; N]>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys = table.key.len();
+    debug_assert_eq!(table.cols[..keys], *table.key, "{}: key columns come first", table.name);
+    let updated = match DB::WRITE {
+        WriteMode::Json { update, max_rows, .. } => {
+            let (head, tail) = update(table.name, &table.cols, keys);
+            json_chunks::<DB, N>(conn, table, "update", &rows, max_rows, &head, &tail).await?
+        }
+        WriteMode::Unnest => {
+            let set: Vec<String> = table.cols[keys..].iter().map(|c| format!("{c} = u.{c}")).collect();
+            let on: Vec<String> = table.key.iter().map(|k| format!("t.{k} = u.{k}")).collect();
+            let mut qb = QueryBuilder::<DB>::new(format!("UPDATE {} AS t SET {} FROM ", table.name, set.join(", ")));
+            push_unnest(&mut qb, table, &rows)?;
+            qb.push(format_args!(" AS u ({}) WHERE {}", table.select_list(), on.join(" AND ")));
+            DB::execute(conn, &mut qb).await.map_err(write_failed::<DB, N>(table, "update", rows.len()))?
+        }
+    };
+    if updated != rows.len() as u64 {
+        return Err(StoreError::InvalidBatch(format!(
+            "{}: {} of {} rows marked as already stored are not in the store (nothing of the batch is written)",
+            table.name,
+            rows.len() as u64 - updated.min(rows.len() as u64),
+            rows.len()
+        )));
+    }
+    Ok(())
+}
+
+fn write_failed<DB: Dialect, const N: usize>(
+    table: &Table<N>,
+    op: &'static str,
+    rows: usize,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let (backend, table) = (DB::BACKEND, table.name);
+    move |source| StoreError::Write { backend, table, op, rows, source }
+}
+
+/// Runs `head <bind> tail` once per chunk of `max_rows` rows, each chunk bound as one JSON
+/// array of rows; returns the rows affected.
+async fn json_chunks<DB: Dialect, const N: usize>(
+    conn: &mut DB::Connection,
+    table: &Table<N>,
+    op: &'static str,
+    rows: &[[Val<'_>; N]],
+    max_rows: usize,
+    head: &str,
+    tail: &str,
+) -> Result<u64, StoreError> {
+    let mut affected = 0;
+    for chunk in rows.chunks(max_rows.max(1)) {
+        let json = serde_json::to_string(&chunk.iter().map(|r| r.as_slice()).collect::<Vec<_>>())
+            .map_err(|e| StoreError::InvalidBatch(format!("cannot encode {} rows as JSON: {e}", table.name)))?;
+        let mut qb = QueryBuilder::<DB>::new(head);
+        bind(&mut qb, Val::Text(Some(Cow::Owned(json))));
+        qb.push(tail);
+        affected += DB::execute(conn, &mut qb).await.map_err(write_failed::<DB, N>(table, op, chunk.len()))?;
+    }
+    Ok(affected)
+}
+
+/// `unnest($1::text[], $2::int8[], …)`: one array bind per column of `rows`.
+fn push_unnest<'a, DB: Dialect, const N: usize>(
+    qb: &mut QueryBuilder<'a, DB>,
+    table: &Table<N>,
+    rows: &'a [[Val<'_>; N]],
+) -> Result<(), StoreError> {
+    qb.push("unnest(");
+    for i in 0..N {
+        let column = Column::of(rows, i).ok_or_else(|| {
+            StoreError::InvalidBatch(format!("{}: column {} holds values of different types", table.name, table.cols[i]))
+        })?;
+        let ty = column.pg_array_type();
+        if i > 0 {
+            qb.push(", ");
+        }
+        DB::bind_column(qb, column);
+        qb.push(format_args!("::{ty}"));
+    }
+    qb.push(")");
     Ok(())
 }
 
@@ -270,6 +337,7 @@ fn tx_error(backend: &'static str, op: &'static str) -> impl FnOnce(sqlx::Error)
 /// Turns the batch into rows, refusing it before anything is written if it is inconsistent.
 struct BatchRows<'a> {
     orders: Vec<[Val<'a>; 27]>,
+    order_changes: Vec<[Val<'a>; 13]>,
     positions: Vec<[Val<'a>; 17]>,
     balances: Vec<[Val<'a>; 4]>,
     events: Vec<[Val<'a>; 7]>,
@@ -280,8 +348,10 @@ struct BatchRows<'a> {
 impl<'a> BatchRows<'a> {
     fn new(b: &'a WriteBatch) -> Result<Self, StoreError> {
         let balance_ts = b.latest_ts().unwrap_or_else(Timestamp::now);
+        let (known, new): (Vec<&Order>, Vec<&Order>) = b.orders.values().partition(|o| b.known_orders.contains(&o.cid));
         Ok(Self {
-            orders: b.orders.values().map(rows::order_values).collect::<Result<_, _>>()?,
+            orders: new.into_iter().map(rows::order_values).collect::<Result<_, _>>()?,
+            order_changes: known.into_iter().map(rows::order_change_values).collect::<Result<_, _>>()?,
             positions: b.positions.values().map(rows::position_values).collect::<Result<_, _>>()?,
             balances: b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, balance_ts)).collect(),
             events: b.order_events.iter().map(|(cid, c)| audit_row(b, cid, c)).collect::<Result<_, _>>()?,
@@ -323,6 +393,7 @@ pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> R
     let mut tx = pool.begin().await.map_err(tx_error(DB::BACKEND, "begin"))?;
     // Parents first: audit rows, fills and trades reference their order.
     write_rows::<DB, 27>(&mut tx, &ORDERS, rows.orders).await?;
+    update_rows::<DB, 13>(&mut tx, &ORDER_CHANGES, rows.order_changes).await?;
     super::strategy::write_provenance::<DB>(&mut tx, batch).await?;
     write_rows::<DB, 17>(&mut tx, &POSITIONS, rows.positions).await?;
     write_rows::<DB, 4>(&mut tx, &BALANCES, rows.balances).await?;

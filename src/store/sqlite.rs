@@ -113,7 +113,7 @@ impl Dialect for Sqlite {
     /// A deferred SQLite transaction in WAL mode already reads one snapshot.
     const SNAPSHOT_READ: Option<&'static str> = None;
 
-    const WRITE: WriteMode = WriteMode::Json { insert: json_insert, max_rows: 10_000 };
+    const WRITE: WriteMode = WriteMode::Json { insert: json_insert, update: json_update, max_rows: 10_000 };
     dialect_io!(SqliteConnection);
 
     /// SQLite has no array type: its write mode never binds columns. Binds the column as a
@@ -142,6 +142,18 @@ fn json_insert(table: &str, cols: &[&str]) -> (String, String) {
     (
         "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(".to_owned(),
         format!(")) INSERT INTO {table} ({}) SELECT {} FROM r WHERE true", cols.join(", "), values.join(", ")),
+    )
+}
+
+/// `UPDATE <table> SET … FROM json_each(<bind>) WHERE <keys match>`, split at the bind:
+/// each element of the bound array is one row, its first `keys` values the key of the row
+/// to update, the rest the new values of the other columns, read as in [`json_insert`].
+fn json_update(table: &str, cols: &[&str], keys: usize) -> (String, String) {
+    let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {i}")).collect();
+    let on: Vec<String> = cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {i}")).collect();
+    (
+        "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(".to_owned(),
+        format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")),
     )
 }
 
