@@ -87,13 +87,8 @@ const fn pick<const N: usize, const M: usize>(cols: &[&'static str; N], at: &[us
 
 /// The changing columns of `orders` (see [`ORDER_CHANGING`]): what a later write of an order
 /// the store already holds updates, keyed by `cid`.
-pub(crate) const ORDER_CHANGES: Table<13> = Table {
-    name: "orders",
-    cols: pick(&ORDERS.cols, &ORDER_CHANGING),
-    key: &["cid"],
-    fixed: &[],
-    upsert: false,
-};
+pub(crate) const ORDER_CHANGES: Table<13> =
+    Table { name: "orders", cols: pick(&ORDERS.cols, &ORDER_CHANGING), key: &["cid"], fixed: &[], upsert: false };
 
 /// The `order_events` table (audit trail).
 pub(crate) const ORDER_EVENTS: Table<7> = Table {

@@ -13,8 +13,8 @@
 
 use super::error::StoreError;
 use super::rows::{
-    self, BalanceRow, EventRow, FillRow, OrderRow, PositionRow, Table, TradeRow, BALANCES, FILLS, ORDERS, ORDER_CHANGES,
-    ORDER_EVENTS, POSITIONS, TRADES,
+    self, BalanceRow, EventRow, FillRow, OrderRow, PositionRow, Table, TradeRow, BALANCES, FILLS, ORDERS,
+    ORDER_CHANGES, ORDER_EVENTS, POSITIONS, TRADES,
 };
 use super::{OrderFilter, Snapshot, WriteBatch};
 use crate::model::status::ALL_STATUSES;
@@ -65,7 +65,11 @@ pub(crate) enum WriteMode {
     /// that bind, up to where an `ON CONFLICT` clause may follow; `update(table, columns,
     /// keys)` the SQL around the bind of an UPDATE that sets each row's non-key columns on
     /// the row its key columns (the first `keys` columns) name.
-    Json { insert: fn(&str, &[&str]) -> (String, String), update: fn(&str, &[&str], usize) -> (String, String), max_rows: usize },
+    Json {
+        insert: fn(&str, &[&str]) -> (String, String),
+        update: fn(&str, &[&str], usize) -> (String, String),
+        max_rows: usize,
+    },
     /// One statement per table, one array bind per column, unpacked by
     /// `SELECT * FROM unnest($1::text[], $2::int8[], …)` (Postgres). The SQL text depends only
     /// on the table, so each connection prepares it once.
@@ -317,7 +321,10 @@ fn push_unnest<'a, DB: Dialect, const N: usize>(
     qb.push("unnest(");
     for i in 0..N {
         let column = Column::of(rows, i).ok_or_else(|| {
-            StoreError::InvalidBatch(format!("{}: column {} holds values of different types", table.name, table.cols[i]))
+            StoreError::InvalidBatch(format!(
+                "{}: column {} holds values of different types",
+                table.name, table.cols[i]
+            ))
         })?;
         let ty = column.pg_array_type();
         if i > 0 {

@@ -161,6 +161,21 @@ fn json_update(table: &str, cols: &[&str], keys: usize) -> (String, String) {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn an_update_looks_each_row_up_by_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let pool = connect(&url, SqliteSync::Normal).await.unwrap();
+        let t = &super::super::rows::ORDER_CHANGES;
+        let (head, tail) = json_update(t.name, &t.cols, t.key.len());
+        let sql = format!("EXPLAIN QUERY PLAN {head}'[]'{tail}");
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql).fetch_all(&pool).await.unwrap();
+        let steps: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+        assert!(steps.iter().any(|s| s.starts_with("SEARCH orders USING") && s.ends_with("(cid=?)")), "{steps:?}");
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN orders")), "an update must not scan all orders: {steps:?}");
+        pool.close().await;
+    }
+
     #[test]
     fn sync_param_is_split_off_and_parsed() {
         let (url, sync) = split_sync_param("sqlite://a.db?synchronous=NORMAL&mode=rwc").unwrap();
