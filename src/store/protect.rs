@@ -8,7 +8,7 @@
 
 use super::error::StoreError;
 use super::rows::Table;
-use super::sql::{write_rows, Dialect, Val};
+use super::sql::{insert_stmts, Dialect, Stmt, Val};
 use super::WriteBatch;
 use crate::model::{AccountId, ClientOrderId, PositionId, Side, StrategyId, Symbol, Timestamp};
 use crate::monitor::{ExitReason, MonitorRecord, MonitorSpec, MonitorState, PositionKey, TrailState};
@@ -136,15 +136,14 @@ fn pid_val(id: PositionId) -> Result<Val<'static>, StoreError> {
         .map_err(|_| StoreError::InvalidBatch(format!("position id {id} does not fit a BIGINT")))
 }
 
-/// Runs one statement of `values` bound in order between `head` and `tail`.
-async fn execute_row<DB: Dialect>(
-    conn: &mut DB::Connection,
+/// One statement of `values` bound in order between `head` and `tail`.
+fn row_stmt<'q, DB: Dialect>(
     table: &'static str,
     op: &'static str,
     head: &str,
-    values: Vec<Val<'_>>,
+    values: Vec<Val<'q>>,
     tail: &str,
-) -> Result<(), StoreError> {
+) -> Stmt<'q, DB> {
     let mut qb = QueryBuilder::<DB>::new(head);
     {
         let mut sep = qb.separated(", ");
@@ -153,13 +152,7 @@ async fn execute_row<DB: Dialect>(
         }
     }
     qb.push(tail);
-    DB::execute(conn, &mut qb).await.map(|_| ()).map_err(|source| StoreError::Write {
-        backend: DB::BACKEND,
-        table,
-        op,
-        rows: 1,
-        source,
-    })
+    Stmt::new(qb, table, op, 1)
 }
 
 const MONITOR_COLS: &str = "position_id, account, symbol, side, qty, entry_px, entry_fees, opened_at, spec, \
@@ -228,22 +221,15 @@ fn monitor_values(m: &StoredMonitor, ts: Timestamp) -> Result<[Val<'_>; 18], Sto
     ])
 }
 
-/// Writes the batch's monitors (upserts, then deletions), risk audit rows and close reasons
-/// on the batch's transaction.
-pub(crate) async fn write<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteBatch) -> Result<(), StoreError> {
+/// The statements writing the batch's monitors (upserts, then deletions), risk audit rows and
+/// close reasons (run in the batch's transaction, in this order).
+pub(crate) fn stmts<DB: Dialect>(batch: &WriteBatch) -> Result<Vec<Stmt<'_, DB>>, StoreError> {
     let ts = batch.latest_ts().unwrap_or_else(Timestamp::now);
     let monitors = batch.monitors.values().map(|m| monitor_values(m, ts)).collect::<Result<Vec<_>, _>>()?;
-    write_rows::<DB, 18>(conn, &MONITORS, monitors).await?;
+    let mut out = insert_stmts::<DB, 18>(&MONITORS, monitors)?;
     for &pid in &batch.monitors_removed {
-        execute_row::<DB>(
-            conn,
-            "monitors",
-            "delete",
-            "DELETE FROM monitors WHERE position_id = ",
-            vec![pid_val(pid)?],
-            "",
-        )
-        .await?;
+        let head = "DELETE FROM monitors WHERE position_id = ";
+        out.push(row_stmt(MONITORS.name, "delete", head, vec![pid_val(pid)?], ""));
     }
     for a in &batch.risk_audit {
         let values = vec![
@@ -256,9 +242,10 @@ pub(crate) async fn write<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteB
             owned(a.why.clone()),
         ];
         let head = "INSERT INTO risk_audit (ts, scope, subject, old_value, new_value, who, why) VALUES (";
-        execute_row::<DB>(conn, "risk_audit", "insert", head, values, ")").await?;
+        out.push(row_stmt("risk_audit", "insert", head, values, ")"));
     }
-    write_rows::<DB, 4>(conn, &CLOSE_REASONS, close_reason_rows(&batch.close_reasons)?).await
+    out.extend(insert_stmts::<DB, 4>(&CLOSE_REASONS, close_reason_rows(&batch.close_reasons)?)?);
+    Ok(out)
 }
 
 /// One row per position, the last reason the batch gives it winning (as upserting them one by
