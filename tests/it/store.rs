@@ -535,53 +535,6 @@ async fn sqlite_file_is_created_on_first_connect_in_wal_mode_with_full_sync() {
 }
 
 #[tokio::test]
-async fn sqlite_migration_6_keeps_the_audit_trail_fills_and_trades_written_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("old.db").display());
-    // The schema before migration 6, with a batch written through it.
-    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
-    let pool = sqlx::SqlitePool::connect_with(opts.create_if_missing(true).foreign_keys(true)).await.unwrap();
-    let mut old = sqlx::migrate!("migrations/sqlite");
-    old.migrations = old.migrations.iter().filter(|m| m.version < 6).cloned().collect::<Vec<_>>().into();
-    old.run(&pool).await.unwrap();
-    let store = Store::Sqlite(pool);
-    let b = rich_batch();
-    store.apply(&b).await.unwrap();
-    store.close().await;
-
-    let store = Store::connect(&url).await.unwrap();
-    let expected = sorted(b.orders.values().cloned().collect());
-    assert_eq!(store.orders(&OrderFilter::default()).await.unwrap(), expected, "audit trails and trade ids kept");
-    assert_eq!(store.fills(&cid("entry-1")).await.unwrap(), b.fills);
-    assert_eq!(store.trades(None, None).await.unwrap(), b.trades);
-    assert_eq!(store.trades(Some(&sym("AAPL")), Some(1)).await.unwrap(), b.trades[1..]);
-    let Store::Sqlite(pool) = &store else { unreachable!() };
-    let keys: (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM pragma_foreign_key_list('order_events') \
-         UNION ALL SELECT COUNT(*) FROM pragma_foreign_key_list('fills') \
-         UNION ALL SELECT COUNT(*) FROM pragma_foreign_key_list('trades') ORDER BY 1 DESC LIMIT 1",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap();
-    assert_eq!(keys.0, 0, "no foreign keys left on the child tables");
-    let indexes: Vec<(String,)> =
-        sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trades' ORDER BY name")
-            .fetch_all(pool)
-            .await
-            .unwrap();
-    let names: Vec<&str> = indexes.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(names, ["idx_trades_symbol_ts", "idx_trades_ts"], "and no index by strategy");
-    // Writing on goes on as before.
-    let mut more = WriteBatch::default();
-    let mut o = limit_order("after-6", "s", "AAPL", Side::Buy, dec!(1), at(9));
-    step(&mut more, &mut o, OrderEvent::Submitted { ts: at(10) });
-    store.apply(&more).await.unwrap();
-    assert_eq!(store.audit_trail(&cid("after-6")).await.unwrap().len(), 1);
-    store.close().await;
-}
-
-#[tokio::test]
 async fn bad_urls_give_errors_that_say_what_is_wrong() {
     let err = Store::connect("mysql://root@localhost/db").await.unwrap_err().to_string();
     assert_eq!(err, "bad database URL 'mysql://root@localhost/db': expected a URL starting with sqlite://, postgres:// or postgresql://");
