@@ -140,10 +140,48 @@ fn oms_and_sim_only(orders: usize) {
     report("in-memory, OMS + sim only (no engine, no risk)", orders, elapsed, lat);
 }
 
+/// CPU time (from `schedstat`) of every thread of this process, by thread name with its
+/// trailing number dropped (`sqlx-sqlite-worker-3` → `sqlx-sqlite-worker-`), and of every
+/// local `postgres` server process, as `postgres (server)`.
+fn cpu_by_thread() -> std::collections::BTreeMap<String, Duration> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut add = |dir: &std::path::Path, name: String| {
+        let ns = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()));
+        if let Some(ns) = ns {
+            *out.entry(name).or_insert(Duration::ZERO) += Duration::from_nanos(ns);
+        }
+    };
+    let comm = |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_owned();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let name = comm(&task.path()).trim_end_matches(|c: char| c.is_ascii_digit()).to_owned();
+        add(&task.path(), name);
+    }
+    for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if proc.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) && comm(&proc.path()) == "postgres" {
+            add(&proc.path(), "postgres (server)".to_owned());
+        }
+    }
+    out
+}
+
+/// Prints the CPU each thread (and the local Postgres server) spent since `before`.
+fn report_cpu(before: &std::collections::BTreeMap<String, Duration>) {
+    let parts: Vec<String> = cpu_by_thread()
+        .into_iter()
+        .map(|(name, t)| (name.clone(), t.saturating_sub(before.get(&name).copied().unwrap_or_default())))
+        .filter(|(_, t)| *t >= Duration::from_millis(10))
+        .map(|(name, t)| format!("{name} {:.2} s", t.as_secs_f64()))
+        .collect();
+    println!("    cpu: {}", parts.join(", "));
+}
+
 /// `batch` orders per tick, group-committed: pending rows commit before the venue sees them,
 /// the acks and fills commit together after. Latency is submit → fill committed.
 fn durable<J: Journal>(name: &str, journal: J, orders: usize, batch: usize) {
     let (mut eng, s) = engine(journal, true);
+    let cpu_before = cpu_by_thread();
     let mut lat = Vec::with_capacity(orders);
     let start = Instant::now();
     let mut n = 0;
@@ -164,6 +202,7 @@ fn durable<J: Journal>(name: &str, journal: J, orders: usize, batch: usize) {
     let elapsed = start.elapsed();
     assert_eq!(eng.stats().fills as usize, orders, "every order filled; risk said {:?}", eng.risk().rejection_counts());
     report(name, orders, elapsed, lat);
+    report_cpu(&cpu_before);
 }
 
 fn main() {

@@ -148,6 +148,9 @@ pub struct Oms {
     journal: WriteBatch,
     bookings: Vec<Booking>,
     dirty_orders: FastIndexSet<ClientOrderId>,
+    /// Orders in memory whose row a journal batch already carries (later batches mark them
+    /// [`WriteBatch::known_orders`]: the store updates only what can change).
+    journaled: crate::collections::FastSet<ClientOrderId>,
     dirty_positions: FastIndexSet<(AccountId, Symbol)>,
     open: OpenCounts,
     liquidating: crate::collections::FastSet<ClientOrderId>,
@@ -172,6 +175,7 @@ impl Oms {
             journal: WriteBatch::default(),
             bookings: Vec::new(),
             dirty_orders: FastIndexSet::default(),
+            journaled: crate::collections::FastSet::default(),
             dirty_positions: FastIndexSet::default(),
             open: OpenCounts::default(),
             liquidating: crate::collections::FastSet::default(),
@@ -488,6 +492,9 @@ impl Oms {
     pub fn take_journal(&mut self) -> WriteBatch {
         for cid in self.dirty_orders.drain(..) {
             if let Some(o) = self.orders.get(&cid).or_else(|| self.terminal.get(&cid)) {
+                if !self.journaled.insert(cid.clone()) {
+                    self.journal.known_orders.insert(cid.clone());
+                }
                 self.journal.orders.insert(cid, Order::clone(o));
             }
         }
@@ -512,6 +519,7 @@ impl Oms {
         }
         for o in snapshot.open_orders {
             let cid = o.cid.clone();
+            self.journaled.insert(cid.clone());
             self.portfolio_entry(&o.account.clone());
             self.open.add(&o);
             self.orders.insert(cid.clone(), Box::new(o));
@@ -733,6 +741,7 @@ impl Oms {
     fn retire(&mut self, cid: &ClientOrderId) {
         let Some((key, o)) = self.orders.shift_remove_entry(cid) else { return };
         if self.config.terminal_cache == 0 && !self.dirty_orders.contains(cid) {
+            self.journaled.remove(cid);
             return; // nothing keeps it: dropped now
         }
         self.terminal_order.push_back(key.clone());
@@ -740,9 +749,13 @@ impl Oms {
         while self.terminal_order.len() > self.config.terminal_cache {
             let Some(old) = self.terminal_order.pop_front() else { break };
             let evicted = self.terminal.remove(&old);
+            let known = self.journaled.remove(&old);
             // An order whose last change is not yet journaled goes to the journal now.
             if self.dirty_orders.shift_remove(&old) {
                 if let Some(o) = evicted {
+                    if known {
+                        self.journal.known_orders.insert(old.clone());
+                    }
                     self.journal.orders.insert(old, *o);
                 }
             }

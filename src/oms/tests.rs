@@ -326,3 +326,34 @@ fn open_counts_follow_every_lifecycle_step() {
     assert_eq!((c.total(), c.of_strategy(&s), c.in_symbol(&aapl())), (0, 0, 0));
     assert_eq!(c.leaves(&acct(), &aapl()), (dec!(0), dec!(0)));
 }
+
+#[test]
+fn an_order_is_marked_known_in_every_batch_after_its_first_row() {
+    let config = OmsConfig { terminal_cache: 1, ..OmsConfig::default() };
+    let mut o = Oms::new([Instrument::us_stock("AAPL")].into_iter().collect(), config);
+    o.deposit(&acct(), &usd(), dec!(100000));
+    o.create(cid("a"), &market(Side::Buy, dec!(10)), Timestamp(0)).unwrap();
+    let first = o.take_journal();
+    assert!(first.orders.contains_key(&cid("a")) && first.known_orders.is_empty(), "first row: written whole");
+    accept(&mut o, "a");
+    o.create(cid("b"), &market(Side::Buy, dec!(1)), Timestamp(3)).unwrap();
+    let second = o.take_journal();
+    assert_eq!(second.known_orders.iter().collect::<Vec<_>>(), [&cid("a")], "b is new, a is known");
+    // Both fill; retiring b evicts a (cache of one) while a's fill is not journaled yet.
+    o.apply(fill("a", 1, Side::Buy, dec!(10), dec!(150)), &mut Vec::new()).unwrap();
+    accept(&mut o, "b");
+    o.apply(fill("b", 2, Side::Buy, dec!(1), dec!(150)), &mut Vec::new()).unwrap();
+    let third = o.take_journal();
+    assert_eq!(third.orders[&cid("a")].status(), OrderStatus::Filled, "the evicted order's last change");
+    let mut known: Vec<_> = third.known_orders.iter().map(ClientOrderId::as_str).collect();
+    known.sort_unstable();
+    assert_eq!(known, ["a", "b"]);
+    // A restored open order is in the store already.
+    let mut r = Oms::new([Instrument::us_stock("AAPL")].into_iter().collect(), OmsConfig::default());
+    let mut c = o.order(&cid("b")).unwrap().clone();
+    c.cid = cid("c");
+    c.status = OrderStatus::Open;
+    r.restore(Snapshot { open_orders: vec![c], open_positions: Vec::new(), balances: Vec::new() });
+    r.request_cancel(&cid("c"), "test", Timestamp(9), &mut Vec::new()).unwrap();
+    assert!(r.take_journal().known_orders.contains(&cid("c")));
+}

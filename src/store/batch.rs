@@ -2,7 +2,7 @@
 
 use super::error::StoreError;
 use super::protect::{CloseReasonRecord, RiskAuditRecord, StoredMonitor};
-use crate::collections::FastIndexMap;
+use crate::collections::{FastIndexMap, FastSet};
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Order, Position, PositionId, StatusChange, Timestamp, Trade, TradeId,
 };
@@ -17,6 +17,11 @@ use rust_decimal::Decimal;
 pub struct WriteBatch {
     /// Latest snapshot of each changed order.
     pub orders: FastIndexMap<ClientOrderId, Order>,
+    /// Orders of `orders` whose row an earlier batch of the same journal already wrote: the
+    /// store updates only the columns that can change since (status, fills, prices, …). A
+    /// marked order the store does not hold fails the batch, with nothing written; an
+    /// unmarked one is written whole (always correct, only slower).
+    pub known_orders: FastSet<ClientOrderId>,
     /// Audit trail rows: (order, change).
     pub order_events: Vec<(ClientOrderId, StatusChange)>,
     /// New fills, with the account and strategy of their order.

@@ -1,11 +1,14 @@
 //! Protection and risk records (migration 0002): the monitor of each open position, the risk
 //! audit trail (limit and trading-state changes) and why each position closed.
 //!
-//! Low-volume tables (a row per position change or per audited change), written row by row
-//! in the batch's transaction, after the core tables, with the same SQL on both backends.
+//! Written in the batch's transaction, after the core tables, with the same SQL on both
+//! backends: monitor upserts and close reasons (a row per position change or close, as many
+//! as a busy tick closes positions) as one statement per table, like the core tables; monitor
+//! deletions and the risk audit trail (rare) row by row, in the order they happened.
 
 use super::error::StoreError;
-use super::sql::{Dialect, Val};
+use super::rows::Table;
+use super::sql::{insert_stmts, Dialect, Stmt, Val};
 use super::WriteBatch;
 use crate::model::{AccountId, ClientOrderId, PositionId, Side, StrategyId, Symbol, Timestamp};
 use crate::monitor::{ExitReason, MonitorRecord, MonitorSpec, MonitorState, PositionKey, TrailState};
@@ -133,15 +136,14 @@ fn pid_val(id: PositionId) -> Result<Val<'static>, StoreError> {
         .map_err(|_| StoreError::InvalidBatch(format!("position id {id} does not fit a BIGINT")))
 }
 
-/// Runs one statement of `values` bound in order between `head` and `tail`.
-async fn execute_row<DB: Dialect>(
-    conn: &mut DB::Connection,
+/// One statement of `values` bound in order between `head` and `tail`.
+fn row_stmt<'q, DB: Dialect>(
     table: &'static str,
     op: &'static str,
     head: &str,
-    values: Vec<Val<'_>>,
+    values: Vec<Val<'q>>,
     tail: &str,
-) -> Result<(), StoreError> {
+) -> Stmt<'q, DB> {
     let mut qb = QueryBuilder::<DB>::new(head);
     {
         let mut sep = qb.separated(", ");
@@ -150,23 +152,54 @@ async fn execute_row<DB: Dialect>(
         }
     }
     qb.push(tail);
-    DB::execute(conn, &mut qb).await.map(|_| ()).map_err(|source| StoreError::Write {
-        backend: DB::BACKEND,
-        table,
-        op,
-        rows: 1,
-        source,
-    })
+    Stmt::new(qb, table, op, 1)
 }
 
 const MONITOR_COLS: &str = "position_id, account, symbol, side, qty, entry_px, entry_fees, opened_at, spec, \
      trail_best, trail_trigger, break_even_stop, working, stop_px, stop_reason, target_px, deadline, ts_last";
 
-fn monitor_values(m: &StoredMonitor, ts: Timestamp) -> Result<Vec<Val<'_>>, StoreError> {
+/// The `monitors` table (one row per armed position, upserted).
+const MONITORS: Table<18> = Table {
+    name: "monitors",
+    cols: [
+        "position_id",
+        "account",
+        "symbol",
+        "side",
+        "qty",
+        "entry_px",
+        "entry_fees",
+        "opened_at",
+        "spec",
+        "trail_best",
+        "trail_trigger",
+        "break_even_stop",
+        "working",
+        "stop_px",
+        "stop_reason",
+        "target_px",
+        "deadline",
+        "ts_last",
+    ],
+    key: &["position_id"],
+    fixed: &[],
+    upsert: true,
+};
+
+/// The `close_reasons` table (one row per closed position, upserted).
+const CLOSE_REASONS: Table<4> = Table {
+    name: "close_reasons",
+    cols: ["position_id", "reason", "exit_cid", "ts"],
+    key: &["position_id"],
+    fixed: &[],
+    upsert: true,
+};
+
+fn monitor_values(m: &StoredMonitor, ts: Timestamp) -> Result<[Val<'_>; 18], StoreError> {
     let r = &m.record;
     let spec = serde_json::to_string(&r.spec)
         .map_err(|e| StoreError::InvalidBatch(format!("monitor of position {}: spec: {e}", r.position_id)))?;
-    Ok(vec![
+    Ok([
         pid_val(r.position_id)?,
         text(r.key.account.as_str()),
         text(r.key.symbol.as_str()),
@@ -188,27 +221,15 @@ fn monitor_values(m: &StoredMonitor, ts: Timestamp) -> Result<Vec<Val<'_>>, Stor
     ])
 }
 
-/// Writes the batch's monitors (upserts, then deletions), risk audit rows and close reasons
-/// on the batch's transaction.
-pub(crate) async fn write<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteBatch) -> Result<(), StoreError> {
+/// The statements writing the batch's monitors (upserts, then deletions), risk audit rows and
+/// close reasons (run in the batch's transaction, in this order).
+pub(crate) fn stmts<DB: Dialect>(batch: &WriteBatch) -> Result<Vec<Stmt<'_, DB>>, StoreError> {
     let ts = batch.latest_ts().unwrap_or_else(Timestamp::now);
-    let set: Vec<String> =
-        MONITOR_COLS.split(", ").filter(|c| *c != "position_id").map(|c| format!("{c} = excluded.{c}")).collect();
-    let monitor_head = format!("INSERT INTO monitors ({MONITOR_COLS}) VALUES (");
-    let monitor_tail = format!(") ON CONFLICT (position_id) DO UPDATE SET {}", set.join(", "));
-    for m in batch.monitors.values() {
-        execute_row::<DB>(conn, "monitors", "upsert", &monitor_head, monitor_values(m, ts)?, &monitor_tail).await?;
-    }
+    let monitors = batch.monitors.values().map(|m| monitor_values(m, ts)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = insert_stmts::<DB, 18>(&MONITORS, monitors)?;
     for &pid in &batch.monitors_removed {
-        execute_row::<DB>(
-            conn,
-            "monitors",
-            "delete",
-            "DELETE FROM monitors WHERE position_id = ",
-            vec![pid_val(pid)?],
-            "",
-        )
-        .await?;
+        let head = "DELETE FROM monitors WHERE position_id = ";
+        out.push(row_stmt(MONITORS.name, "delete", head, vec![pid_val(pid)?], ""));
     }
     for a in &batch.risk_audit {
         let values = vec![
@@ -221,21 +242,29 @@ pub(crate) async fn write<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteB
             owned(a.why.clone()),
         ];
         let head = "INSERT INTO risk_audit (ts, scope, subject, old_value, new_value, who, why) VALUES (";
-        execute_row::<DB>(conn, "risk_audit", "insert", head, values, ")").await?;
+        out.push(row_stmt("risk_audit", "insert", head, values, ")"));
     }
-    for c in &batch.close_reasons {
-        let values = vec![
-            pid_val(c.position_id)?,
-            text(c.reason.as_str()),
-            Val::Text(c.exit_cid.as_ref().map(|x| Cow::Borrowed(x.as_str()))),
-            Val::Int(Some(c.ts.0)),
-        ];
-        let head = "INSERT INTO close_reasons (position_id, reason, exit_cid, ts) VALUES (";
-        let tail = ") ON CONFLICT (position_id) DO UPDATE SET reason = excluded.reason, \
-                    exit_cid = excluded.exit_cid, ts = excluded.ts";
-        execute_row::<DB>(conn, "close_reasons", "upsert", head, values, tail).await?;
+    out.extend(insert_stmts::<DB, 4>(&CLOSE_REASONS, close_reason_rows(&batch.close_reasons)?)?);
+    Ok(out)
+}
+
+/// One row per position, the last reason the batch gives it winning (as upserting them one by
+/// one would): an upsert statement may not touch the same row twice on Postgres.
+fn close_reason_rows(records: &[CloseReasonRecord]) -> Result<Vec<[Val<'_>; 4]>, StoreError> {
+    let mut last: crate::collections::FastIndexMap<PositionId, &CloseReasonRecord> = Default::default();
+    for c in records {
+        last.insert(c.position_id, c);
     }
-    Ok(())
+    last.into_values()
+        .map(|c| {
+            Ok([
+                pid_val(c.position_id)?,
+                text(c.reason.as_str()),
+                Val::Text(c.exit_cid.as_ref().map(|x| Cow::Borrowed(x.as_str()))),
+                Val::Int(Some(c.ts.0)),
+            ])
+        })
+        .collect()
 }
 
 /// Names the table, key and column of a stored value the model refuses.

@@ -69,6 +69,27 @@ pub(crate) const ORDERS: Table<27> = Table {
     upsert: true,
 };
 
+/// Where the columns that can change after an order's row is first written sit in
+/// [`ORDERS`], its key first: children (a bracket entry's list shrinks when one is
+/// cancelled), the terms a modify changes, the venue id, status, fills and times. Everything
+/// else is fixed at creation.
+const ORDER_CHANGING: [usize; 13] = [0, 14, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26];
+
+const fn pick<const N: usize, const M: usize>(cols: &[&'static str; N], at: &[usize; M]) -> [&'static str; M] {
+    let mut out = [""; M];
+    let mut i = 0;
+    while i < M {
+        out[i] = cols[at[i]];
+        i += 1;
+    }
+    out
+}
+
+/// The changing columns of `orders` (see [`ORDER_CHANGING`]): what a later write of an order
+/// the store already holds updates, keyed by `cid`.
+pub(crate) const ORDER_CHANGES: Table<13> =
+    Table { name: "orders", cols: pick(&ORDERS.cols, &ORDER_CHANGING), key: &["cid"], fixed: &[], upsert: false };
+
 /// The `order_events` table (audit trail).
 pub(crate) const ORDER_EVENTS: Table<7> = Table {
     name: "order_events",
@@ -221,6 +242,15 @@ pub(crate) fn order_values(o: &Order) -> Result<[Val<'_>; 27], StoreError> {
         dec(o.fees),
         ts(o.ts_last),
     ])
+}
+
+/// The [`ORDER_CHANGES`] row of an order: its key and the columns that can change.
+///
+/// # Errors
+/// As [`order_values`].
+pub(crate) fn order_change_values(o: &Order) -> Result<[Val<'_>; 13], StoreError> {
+    let mut full = order_values(o)?;
+    Ok(ORDER_CHANGING.map(|i| std::mem::replace(&mut full[i], Val::Bool(false))))
 }
 
 /// The `order_events` row of one audit record.

@@ -13,8 +13,8 @@
 
 use super::error::StoreError;
 use super::rows::{
-    self, BalanceRow, EventRow, FillRow, OrderRow, PositionRow, Table, TradeRow, BALANCES, FILLS, ORDERS, ORDER_EVENTS,
-    POSITIONS, TRADES,
+    self, BalanceRow, EventRow, FillRow, OrderRow, PositionRow, Table, TradeRow, BALANCES, FILLS, ORDERS,
+    ORDER_CHANGES, ORDER_EVENTS, POSITIONS, TRADES,
 };
 use super::{OrderFilter, Snapshot, WriteBatch};
 use crate::model::status::ALL_STATUSES;
@@ -62,8 +62,14 @@ impl Serialize for Val<'_> {
 pub(crate) enum WriteMode {
     /// One bind per statement holding up to `max_rows` rows as a JSON array of arrays (the
     /// column values in table order); `insert(table, columns)` gives the SQL before and after
-    /// that bind, up to where an `ON CONFLICT` clause may follow.
-    Json { insert: fn(&str, &[&str]) -> (String, String), max_rows: usize },
+    /// that bind, up to where an `ON CONFLICT` clause may follow; `update(table, columns,
+    /// keys)` the SQL around the bind of an UPDATE that sets each row's non-key columns on
+    /// the row its key columns (the first `keys` columns) name.
+    Json {
+        insert: fn(&str, &[&str]) -> (String, String),
+        update: fn(&str, &[&str], usize) -> (String, String),
+        max_rows: usize,
+    },
     /// One statement per table, one array bind per column, unpacked by
     /// `SELECT * FROM unnest($1::text[], $2::int8[], …)` (Postgres). The SQL text depends only
     /// on the table, so each connection prepares it once.
@@ -74,7 +80,7 @@ pub(crate) enum WriteMode {
 #[derive(Debug)]
 pub(crate) enum Column<'a> {
     /// TEXT values.
-    Text(Vec<Option<&'a str>>),
+    Text(Vec<Option<Cow<'a, str>>>),
     /// BIGINT values.
     Int(Vec<Option<i64>>),
     /// DOUBLE PRECISION values.
@@ -84,9 +90,10 @@ pub(crate) enum Column<'a> {
 }
 
 impl<'a> Column<'a> {
-    /// Column `i` of `rows`, typed as the first row's value; `None` if a row's value has
-    /// another type (rows of one table never do) or there are no rows.
-    fn of<const N: usize>(rows: &'a [[Val<'_>; N]], i: usize) -> Option<Self> {
+    /// Moves column `i` out of `rows` (leaving placeholders), typed as the first row's value;
+    /// `None` if a row's value has another type (rows of one table never do) or there are no
+    /// rows.
+    fn take<const N: usize>(rows: &mut [[Val<'a>; N]], i: usize) -> Option<Self> {
         let mut col = match rows.first()?.get(i)? {
             Val::Text(_) => Column::Text(Vec::with_capacity(rows.len())),
             Val::Int(_) => Column::Int(Vec::with_capacity(rows.len())),
@@ -94,11 +101,11 @@ impl<'a> Column<'a> {
             Val::Bool(_) => Column::Bool(Vec::with_capacity(rows.len())),
         };
         for row in rows {
-            match (&mut col, &row[i]) {
-                (Column::Text(c), Val::Text(v)) => c.push(v.as_deref()),
-                (Column::Int(c), Val::Int(v)) => c.push(*v),
-                (Column::Real(c), Val::Real(v)) => c.push(*v),
-                (Column::Bool(c), Val::Bool(v)) => c.push(*v),
+            match (&mut col, std::mem::replace(&mut row[i], Val::Int(None))) {
+                (Column::Text(c), Val::Text(v)) => c.push(v),
+                (Column::Int(c), Val::Int(v)) => c.push(v),
+                (Column::Real(c), Val::Real(v)) => c.push(v),
+                (Column::Bool(c), Val::Bool(v)) => c.push(v),
                 _ => return None,
             }
         }
@@ -205,61 +212,159 @@ impl<const N: usize> Table<N> {
     }
 }
 
-/// Writes rows with INSERTs (upserts for tables that replace), carried as the dialect's
-/// [`WriteMode`] says.
-async fn write_rows<'a, DB: Dialect, const N: usize>(
-    conn: &mut DB::Connection,
-    table: &Table<N>,
-    rows: Vec<[Val<'a>; N]>,
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+/// One write statement of a batch, built before it runs, so that the next one is built while
+/// the database runs this one (see [`apply`]).
+pub(crate) struct Stmt<'q, DB: Dialect> {
+    qb: QueryBuilder<'q, DB>,
+    table: &'static str,
+    op: &'static str,
+    rows: usize,
+    /// An update of rows the batch says are stored: each must be found.
+    all_found: bool,
+}
+
+impl<'q, DB: Dialect> Stmt<'q, DB> {
+    /// A built statement that writes `rows` rows of `table` (`op`: insert, upsert, delete…,
+    /// for error messages).
+    pub(crate) fn new(qb: QueryBuilder<'q, DB>, table: &'static str, op: &'static str, rows: usize) -> Self {
+        Self { qb, table, op, rows, all_found: false }
     }
-    let tail = table.conflict_tail();
-    let failed = |rows: usize| {
-        move |source| StoreError::Write {
-            backend: DB::BACKEND,
-            table: table.name,
-            op: if table.upsert { "upsert" } else { "insert" },
+}
+
+/// Runs built statements in order on the caller's transaction.
+///
+/// # Errors
+/// The database's error, naming the table; [`StoreError::InvalidBatch`] when an update of
+/// rows marked as stored finds fewer rows than it carries.
+pub(crate) async fn run<DB: Dialect>(conn: &mut DB::Connection, stmts: Vec<Stmt<'_, DB>>) -> Result<(), StoreError> {
+    for mut s in stmts {
+        let (backend, table, op, rows) = (DB::BACKEND, s.table, s.op, s.rows);
+        let affected = DB::execute(conn, &mut s.qb).await.map_err(|source| StoreError::Write {
+            backend,
+            table,
+            op,
             rows,
             source,
-        }
-    };
-    match DB::WRITE {
-        WriteMode::Json { insert, max_rows } => {
-            let (head, after_bind) = insert(table.name, &table.cols);
-            for chunk in rows.chunks(max_rows.max(1)) {
-                let json = serde_json::to_string(&chunk.iter().map(|r| r.as_slice()).collect::<Vec<_>>())
-                    .map_err(|e| StoreError::InvalidBatch(format!("cannot encode {} rows as JSON: {e}", table.name)))?;
-                let mut qb = QueryBuilder::<DB>::new(head.as_str());
-                bind(&mut qb, Val::Text(Some(Cow::Owned(json))));
-                qb.push(after_bind.as_str());
-                qb.push(tail.as_str());
-                DB::execute(conn, &mut qb).await.map_err(failed(chunk.len()))?;
-            }
-        }
-        WriteMode::Unnest => {
-            let mut qb = QueryBuilder::<DB>::new(table.insert_head());
-            qb.push("SELECT * FROM unnest(");
-            for i in 0..N {
-                let column = Column::of(&rows, i).ok_or_else(|| {
-                    StoreError::InvalidBatch(format!(
-                        "{}: column {} holds values of different types",
-                        table.name, table.cols[i]
-                    ))
-                })?;
-                let ty = column.pg_array_type();
-                if i > 0 {
-                    qb.push(", ");
-                }
-                DB::bind_column(&mut qb, column);
-                qb.push(format_args!("::{ty}"));
-            }
-            qb.push(")");
-            qb.push(tail.as_str());
-            DB::execute(conn, &mut qb).await.map_err(failed(rows.len()))?;
+        })?;
+        if s.all_found && affected != rows as u64 {
+            return Err(StoreError::InvalidBatch(format!(
+                "{table}: {} of {rows} rows marked as already stored are not in the store (nothing of the batch is written)",
+                (rows as u64).saturating_sub(affected)
+            )));
         }
     }
+    Ok(())
+}
+
+/// The statements that insert rows (upsert, for tables that replace), carrying them as the
+/// dialect's [`WriteMode`] says.
+///
+/// # Errors
+/// [`StoreError::InvalidBatch`] when the rows cannot be encoded.
+pub(crate) fn insert_stmts<'q, DB: Dialect, const N: usize>(
+    table: &Table<N>,
+    rows: Vec<[Val<'q>; N]>,
+) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let op = if table.upsert { "upsert" } else { "insert" };
+    let tail = table.conflict_tail();
+    match DB::WRITE {
+        WriteMode::Json { insert, max_rows, .. } => {
+            let (head, after_bind) = insert(table.name, &table.cols);
+            json_stmts(table, op, &rows, max_rows, &head, &format!("{after_bind}{tail}"))
+        }
+        WriteMode::Unnest => {
+            let n = rows.len();
+            let mut qb = QueryBuilder::<DB>::new(table.insert_head());
+            qb.push("SELECT * FROM ");
+            push_unnest(&mut qb, table, rows)?;
+            qb.push(tail.as_str());
+            Ok(vec![Stmt::new(qb, table.name, op, n)])
+        }
+    }
+}
+
+/// The statements that update the non-key columns of stored rows, each named by its key (the
+/// table's first `key.len()` columns); running them fails the batch when a row is not found.
+///
+/// # Errors
+/// [`StoreError::InvalidBatch`] when the rows cannot be encoded.
+pub(crate) fn update_stmts<'q, DB: Dialect, const N: usize>(
+    table: &Table<N>,
+    rows: Vec<[Val<'q>; N]>,
+) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = table.key.len();
+    debug_assert_eq!(table.cols[..keys], *table.key, "{}: key columns come first", table.name);
+    let mut stmts = match DB::WRITE {
+        WriteMode::Json { update, max_rows, .. } => {
+            let (head, tail) = update(table.name, &table.cols, keys);
+            json_stmts(table, "update", &rows, max_rows, &head, &tail)?
+        }
+        WriteMode::Unnest => {
+            let n = rows.len();
+            let set: Vec<String> = table.cols[keys..].iter().map(|c| format!("{c} = u.{c}")).collect();
+            let on: Vec<String> = table.key.iter().map(|k| format!("t.{k} = u.{k}")).collect();
+            let mut qb = QueryBuilder::<DB>::new(format!("UPDATE {} AS t SET {} FROM ", table.name, set.join(", ")));
+            push_unnest(&mut qb, table, rows)?;
+            qb.push(format_args!(" AS u ({}) WHERE {}", table.select_list(), on.join(" AND ")));
+            vec![Stmt::new(qb, table.name, "update", n)]
+        }
+    };
+    for s in &mut stmts {
+        s.all_found = true;
+    }
+    Ok(stmts)
+}
+
+/// `head <bind> tail` once per chunk of `max_rows` rows, each chunk bound as one JSON array
+/// of rows.
+fn json_stmts<'q, DB: Dialect, const N: usize>(
+    table: &Table<N>,
+    op: &'static str,
+    rows: &[[Val<'_>; N]],
+    max_rows: usize,
+    head: &str,
+    tail: &str,
+) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
+    rows.chunks(max_rows.max(1))
+        .map(|chunk| {
+            let json = serde_json::to_string(&chunk.iter().map(|r| r.as_slice()).collect::<Vec<_>>())
+                .map_err(|e| StoreError::InvalidBatch(format!("cannot encode {} rows as JSON: {e}", table.name)))?;
+            let mut qb = QueryBuilder::<DB>::new(head);
+            bind(&mut qb, Val::Text(Some(Cow::Owned(json))));
+            qb.push(tail);
+            Ok(Stmt::new(qb, table.name, op, chunk.len()))
+        })
+        .collect()
+}
+
+/// `unnest($1::text[], $2::int8[], …)`: one array bind per column of `rows`.
+fn push_unnest<'q, DB: Dialect, const N: usize>(
+    qb: &mut QueryBuilder<'q, DB>,
+    table: &Table<N>,
+    mut rows: Vec<[Val<'q>; N]>,
+) -> Result<(), StoreError> {
+    qb.push("unnest(");
+    for i in 0..N {
+        let column = Column::take(&mut rows, i).ok_or_else(|| {
+            StoreError::InvalidBatch(format!(
+                "{}: column {} holds values of different types",
+                table.name, table.cols[i]
+            ))
+        })?;
+        let ty = column.pg_array_type();
+        if i > 0 {
+            qb.push(", ");
+        }
+        DB::bind_column(qb, column);
+        qb.push(format_args!("::{ty}"));
+    }
+    qb.push(")");
     Ok(())
 }
 
@@ -267,43 +372,11 @@ fn tx_error(backend: &'static str, op: &'static str) -> impl FnOnce(sqlx::Error)
     move |source| StoreError::Transaction { backend, op, source }
 }
 
-/// Turns the batch into rows, refusing it before anything is written if it is inconsistent.
-struct BatchRows<'a> {
-    orders: Vec<[Val<'a>; 27]>,
-    positions: Vec<[Val<'a>; 17]>,
-    balances: Vec<[Val<'a>; 4]>,
-    events: Vec<[Val<'a>; 7]>,
-    fills: Vec<[Val<'a>; 11]>,
-    trades: Vec<[Val<'a>; 15]>,
-}
-
-impl<'a> BatchRows<'a> {
-    fn new(b: &'a WriteBatch) -> Result<Self, StoreError> {
-        let balance_ts = b.latest_ts().unwrap_or_else(Timestamp::now);
-        Ok(Self {
-            orders: b.orders.values().map(rows::order_values).collect::<Result<_, _>>()?,
-            positions: b.positions.values().map(rows::position_values).collect::<Result<_, _>>()?,
-            balances: b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, balance_ts)).collect(),
-            events: b.order_events.iter().map(|(cid, c)| audit_row(b, cid, c)).collect::<Result<_, _>>()?,
-            fills: b
-                .fills
-                .iter()
-                .map(|f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?))
-                .collect::<Result<_, _>>()?,
-            trades: b
-                .trades
-                .iter()
-                .map(|t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?))
-                .collect::<Result<_, _>>()?,
-        })
-    }
-}
-
-/// An audit row, refused when its order is not in the batch: the store is what keeps the
+/// Refuses an inconsistent batch before anything is written: the store is what keeps the
 /// audit trail, fills and trades from pointing at no order (Postgres has no foreign keys on
 /// them, see migration 0005).
-fn audit_row<'a>(b: &WriteBatch, cid: &'a ClientOrderId, c: &'a StatusChange) -> Result<[Val<'a>; 7], StoreError> {
-    if !b.orders.contains_key(cid) {
+fn validate(b: &WriteBatch) -> Result<(), StoreError> {
+    if let Some((cid, c)) = b.order_events.iter().find(|(cid, _)| !b.orders.contains_key(cid)) {
         return Err(StoreError::InvalidBatch(format!(
             "audit row '{}' ({} -> {}) is for order {cid}, which is not in the batch (an audit row commits with its order)",
             c.event.as_str(),
@@ -311,25 +384,71 @@ fn audit_row<'a>(b: &WriteBatch, cid: &'a ClientOrderId, c: &'a StatusChange) ->
             c.to.as_str()
         )));
     }
-    Ok(rows::event_values(cid, c))
+    for f in &b.fills {
+        b.fill_seq(&f.cid, &f.trade_id)?;
+    }
+    for t in &b.trades {
+        b.fill_seq(&t.cid, &t.trade_id)?;
+    }
+    Ok(())
+}
+
+/// The statements of step `k` of writing a batch, `None` past the last step. Parents first:
+/// audit rows, fills and trades reference their order.
+fn step<'q, DB: Dialect>(k: usize, b: &'q WriteBatch) -> Option<Result<Vec<Stmt<'q, DB>>, StoreError>> {
+    fn rows_of<'q, T: 'q, R>(
+        items: impl Iterator<Item = T>,
+        f: impl FnMut(T) -> Result<R, StoreError>,
+    ) -> Result<Vec<R>, StoreError> {
+        items.map(f).collect()
+    }
+    let is_known = |o: &&Order| b.known_orders.contains(&o.cid);
+    Some(match k {
+        0 => rows_of(b.orders.values().filter(|o| !is_known(o)), rows::order_values)
+            .and_then(|r| insert_stmts::<DB, 27>(&ORDERS, r)),
+        1 => rows_of(b.orders.values().filter(is_known), rows::order_change_values)
+            .and_then(|r| update_stmts::<DB, 13>(&ORDER_CHANGES, r)),
+        2 => super::strategy::provenance_stmts::<DB>(b),
+        3 => rows_of(b.positions.values(), rows::position_values).and_then(|r| insert_stmts::<DB, 17>(&POSITIONS, r)),
+        4 => {
+            let ts = b.latest_ts().unwrap_or_else(Timestamp::now);
+            let r = b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, ts)).collect();
+            insert_stmts::<DB, 4>(&BALANCES, r)
+        }
+        5 => {
+            let r = b.order_events.iter().map(|(cid, c)| rows::event_values(cid, c)).collect();
+            insert_stmts::<DB, 7>(&ORDER_EVENTS, r)
+        }
+        6 => rows_of(b.fills.iter(), |f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?))
+            .and_then(|r| insert_stmts::<DB, 11>(&FILLS, r)),
+        7 => rows_of(b.trades.iter(), |t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?))
+            .and_then(|r| insert_stmts::<DB, 15>(&TRADES, r)),
+        8 => super::protect::stmts::<DB>(b),
+        _ => return None,
+    })
 }
 
 /// Writes the whole batch in one transaction: all of it or, on any error, none of it.
+///
+/// The statements of each step are built while the database runs the previous step's, so
+/// encoding rows (JSON on SQLite, column arrays on Postgres) overlaps the database's work.
 pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    let rows = BatchRows::new(batch)?;
+    validate(batch)?;
+    let mut ready = step::<DB>(0, batch).unwrap_or_else(|| Ok(Vec::new()))?;
     let mut tx = pool.begin().await.map_err(tx_error(DB::BACKEND, "begin"))?;
-    // Parents first: audit rows, fills and trades reference their order.
-    write_rows::<DB, 27>(&mut tx, &ORDERS, rows.orders).await?;
-    super::strategy::write_provenance::<DB>(&mut tx, batch).await?;
-    write_rows::<DB, 17>(&mut tx, &POSITIONS, rows.positions).await?;
-    write_rows::<DB, 4>(&mut tx, &BALANCES, rows.balances).await?;
-    write_rows::<DB, 7>(&mut tx, &ORDER_EVENTS, rows.events).await?;
-    write_rows::<DB, 11>(&mut tx, &FILLS, rows.fills).await?;
-    write_rows::<DB, 15>(&mut tx, &TRADES, rows.trades).await?;
-    super::protect::write::<DB>(&mut tx, batch).await?;
+    for k in 1.. {
+        // `join!` polls the run first: it hands its statement to the database, then the next
+        // step is built while the database works.
+        let (ran, next) = tokio::join!(run::<DB>(&mut tx, ready), async { step::<DB>(k, batch) });
+        ran?;
+        match next {
+            Some(next) => ready = next?,
+            None => break,
+        }
+    }
     tx.commit().await.map_err(tx_error(DB::BACKEND, "commit"))
 }
 

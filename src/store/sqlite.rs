@@ -113,7 +113,7 @@ impl Dialect for Sqlite {
     /// A deferred SQLite transaction in WAL mode already reads one snapshot.
     const SNAPSHOT_READ: Option<&'static str> = None;
 
-    const WRITE: WriteMode = WriteMode::Json { insert: json_insert, max_rows: 10_000 };
+    const WRITE: WriteMode = WriteMode::Json { insert: json_insert, update: json_update, max_rows: 10_000 };
     dialect_io!(SqliteConnection);
 
     /// SQLite has no array type: its write mode never binds columns. Binds the column as a
@@ -145,9 +145,36 @@ fn json_insert(table: &str, cols: &[&str]) -> (String, String) {
     )
 }
 
+/// `UPDATE <table> SET … FROM json_each(<bind>) WHERE <keys match>`, split at the bind:
+/// each element of the bound array is one row, its first `keys` values the key of the row
+/// to update, the rest the new values of the other columns, read as in [`json_insert`].
+fn json_update(table: &str, cols: &[&str], keys: usize) -> (String, String) {
+    let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {i}")).collect();
+    let on: Vec<String> = cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {i}")).collect();
+    (
+        "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(".to_owned(),
+        format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_update_looks_each_row_up_by_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let pool = connect(&url, SqliteSync::Normal).await.unwrap();
+        let t = &super::super::rows::ORDER_CHANGES;
+        let (head, tail) = json_update(t.name, &t.cols, t.key.len());
+        let sql = format!("EXPLAIN QUERY PLAN {head}'[]'{tail}");
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql).fetch_all(&pool).await.unwrap();
+        let steps: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+        assert!(steps.iter().any(|s| s.starts_with("SEARCH orders USING") && s.ends_with("(cid=?)")), "{steps:?}");
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN orders")), "an update must not scan all orders: {steps:?}");
+        pool.close().await;
+    }
 
     #[test]
     fn sync_param_is_split_off_and_parsed() {

@@ -3,7 +3,7 @@
 
 use super::error::StoreError;
 use super::rows::{TradeRow, TRADES};
-use super::sql::{Dialect, Val};
+use super::sql::{Dialect, Stmt, Val};
 use super::WriteBatch;
 use crate::model::{Callback, ClientOrderId, Order, Provenance, SignalRef, StrategyId, Timestamp, Trade};
 use rustc_hash::FxHashMap;
@@ -106,38 +106,32 @@ fn new_provenance(batch: &WriteBatch) -> Vec<(&Order, &Provenance)> {
     with
 }
 
-/// Writes the provenance of the batch's new strategy orders (in the caller's transaction,
-/// after the orders). A row that exists already is left as it is: provenance never changes.
-pub(crate) async fn write_provenance<DB: Dialect>(
-    conn: &mut DB::Connection,
-    batch: &WriteBatch,
-) -> Result<(), StoreError> {
+/// The statements writing the provenance of the batch's new strategy orders (run in the
+/// batch's transaction, after the orders). A row that exists already is left as it is:
+/// provenance never changes.
+pub(crate) fn provenance_stmts<DB: Dialect>(batch: &WriteBatch) -> Result<Vec<Stmt<'_, DB>>, StoreError> {
     let rows = new_provenance(batch);
-    for chunk in rows.chunks(PROVENANCE_CHUNK) {
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO order_provenance (cid, strategy_id, script_hash, generation, callback, signal_id, \
-             signal_provider) ",
-        );
-        qb.push_values(chunk, |mut sep, (o, p)| {
-            let signal = p.signal.as_ref();
-            DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(o.cid.as_str()))));
-            DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(o.strategy_id.as_str()))));
-            DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(&*p.script_hash))));
-            DB::bind(&mut sep, Val::Int(Some(i64::from(p.generation))));
-            DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(p.callback.as_str()))));
-            DB::bind(&mut sep, Val::Text(signal.map(|s| Cow::Borrowed(s.id.as_str()))));
-            DB::bind(&mut sep, Val::Text(signal.map(|s| Cow::Borrowed(s.provider.as_str()))));
-        });
-        qb.push(" ON CONFLICT (cid) DO NOTHING");
-        DB::execute(conn, &mut qb).await.map_err(|source| StoreError::Write {
-            backend: DB::BACKEND,
-            table: "order_provenance",
-            op: "insert",
-            rows: chunk.len(),
-            source,
-        })?;
-    }
-    Ok(())
+    Ok(rows
+        .chunks(PROVENANCE_CHUNK)
+        .map(|chunk| {
+            let mut qb = QueryBuilder::<DB>::new(
+                "INSERT INTO order_provenance (cid, strategy_id, script_hash, generation, callback, signal_id, \
+                 signal_provider) ",
+            );
+            qb.push_values(chunk.iter().copied(), |mut sep, (o, p)| {
+                let signal = p.signal.as_ref();
+                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(o.cid.as_str()))));
+                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(o.strategy_id.as_str()))));
+                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(&*p.script_hash))));
+                DB::bind(&mut sep, Val::Int(Some(i64::from(p.generation))));
+                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(p.callback.as_str()))));
+                DB::bind(&mut sep, Val::Text(signal.map(|s| Cow::Borrowed(s.id.as_str()))));
+                DB::bind(&mut sep, Val::Text(signal.map(|s| Cow::Borrowed(s.provider.as_str()))));
+            });
+            qb.push(" ON CONFLICT (cid) DO NOTHING");
+            Stmt::new(qb, "order_provenance", "insert", chunk.len())
+        })
+        .collect())
 }
 
 #[derive(Debug, sqlx::FromRow)]

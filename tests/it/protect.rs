@@ -90,6 +90,40 @@ async fn monitors_commit_with_their_fill_and_read_back_exactly() {
 }
 
 #[tokio::test]
+async fn many_monitors_and_close_reasons_in_one_batch_keep_the_last_state_of_each() {
+    on_both(|store| async move {
+        let mut b = WriteBatch::default();
+        for id in 1..=300 {
+            let p = long(id, "AAPL", dec!(10), dec!(100.25), at(3));
+            b.positions.insert(p.id, p);
+            b.monitors.insert(PositionId(id), monitor(id));
+        }
+        store.apply(&b).await.unwrap();
+        let mut b = WriteBatch::default();
+        b.monitors_removed.extend((1..=300).filter(|id| id % 3 == 0).map(PositionId));
+        let reason = |id: u64, why: ExitReason, s: i64| CloseReasonRecord {
+            position_id: PositionId(id),
+            reason: why,
+            exit_cid: (id % 2 == 0).then(|| cid(&format!("x-{id}"))),
+            ts: at(s),
+        };
+        // Position 3 is given two reasons in one batch: the later one stays, as row by row.
+        b.close_reasons = (1..=300).filter(|id| id % 3 == 0).map(|id| reason(id, ExitReason::StopLoss, 9)).collect();
+        b.close_reasons.push(reason(3, ExitReason::Manual, 10));
+        store.apply(&b).await.unwrap();
+        let left: Vec<u64> = store.monitors().await.unwrap().iter().map(|m| m.record.position_id.0).collect();
+        assert_eq!(left, (1..=300).filter(|id| id % 3 != 0).collect::<Vec<_>>(), "{}", store.backend());
+        let mut expected: Vec<CloseReasonRecord> =
+            (6..=300).filter(|id| id % 3 == 0).map(|id| reason(id, ExitReason::StopLoss, 9)).collect();
+        expected.insert(0, reason(3, ExitReason::Manual, 10));
+        let mut got = store.close_reasons().await.unwrap();
+        got.sort_by_key(|c| c.position_id);
+        assert_eq!(got, expected, "{}", store.backend());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_failed_batch_stores_no_monitor_audit_or_close_reason() {
     on_both(|store| async move {
         let mut first = WriteBatch::default();

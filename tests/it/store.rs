@@ -108,6 +108,87 @@ async fn writing_an_order_twice_keeps_one_row_with_the_latest_values() {
     .await;
 }
 
+#[tokio::test]
+async fn a_known_order_is_updated_in_place_to_the_same_row_a_full_write_gives() {
+    on_both(|store| async move {
+        // Two copies of each order: one rewritten whole, one marked known (narrow update).
+        let whole = rich_batch();
+        let mut known = WriteBatch::default();
+        let copy = |c: &luatrade::model::ClientOrderId| cid(&format!("k-{c}"));
+        for o in whole.orders.values() {
+            let mut o = o.clone();
+            o.cid = copy(&o.cid);
+            known.order(&o, None);
+        }
+        known.order_events = whole.order_events.iter().map(|(c, e)| (copy(c), e.clone())).collect();
+        for f in &whole.fills {
+            let mut f = f.clone();
+            f.cid = copy(&f.cid);
+            known.fills.push(f);
+        }
+        store.apply(&whole).await.unwrap();
+        store.apply(&known).await.unwrap();
+        // Later: every changing column changes (children, terms, venue id, status, fills).
+        let (mut later_whole, mut later_known) = (WriteBatch::default(), WriteBatch::default());
+        for (batch, prefix) in [(&mut later_whole, ""), (&mut later_known, "k-")] {
+            let mut trail = store.order(&cid(&format!("{prefix}trail-1"))).await.unwrap().unwrap();
+            let change = Modification { qty: Some(dec!(2)), limit_price: None, stop_price: None };
+            step(batch, &mut trail, OrderEvent::Modified { change, ts: at(6) });
+            let venue_order_id = Some(VenueOrderId::try_new("V-9").unwrap());
+            step(batch, &mut trail, OrderEvent::Accepted { venue_order_id, ts: at(7) });
+            let mut entry = store.order(&cid(&format!("{prefix}entry-1"))).await.unwrap().unwrap();
+            entry.children.pop();
+            batch.order(&entry, None);
+            let mut tp = store.order(&cid(&format!("{prefix}entry-1_tp"))).await.unwrap().unwrap();
+            step(batch, &mut tp, OrderEvent::Submitted { ts: at(8) });
+            if !prefix.is_empty() {
+                batch.known_orders.extend(batch.orders.keys().cloned());
+            }
+        }
+        store.apply(&later_whole).await.unwrap();
+        store.apply(&later_known).await.unwrap();
+        let all = store.orders(&OrderFilter::default()).await.unwrap();
+        let (k, w): (Vec<Order>, Vec<Order>) = all.into_iter().partition(|o| o.cid.as_str().starts_with("k-"));
+        assert_eq!(w.len(), 4, "{}", store.backend());
+        let unprefixed: Vec<Order> = k
+            .into_iter()
+            .map(|mut o| {
+                o.cid = cid(&o.cid.as_str()["k-".len()..]);
+                o
+            })
+            .collect();
+        assert_eq!(sorted(unprefixed), sorted(w.clone()), "{}", store.backend());
+        let trail = w.iter().find(|o| o.cid.as_str() == "trail-1").unwrap();
+        assert_eq!((trail.qty(), trail.status()), (dec!(2), OrderStatus::Open), "{}", store.backend());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_marking_an_unstored_order_as_known_writes_nothing() {
+    on_both(|store| async move {
+        let mut b = WriteBatch::default();
+        let mut stored = limit_order("kn-1", "s", "AAPL", Side::Buy, dec!(1), at(0));
+        b.order(&stored, None);
+        store.apply(&b).await.unwrap();
+        let mut bad = WriteBatch::default();
+        step(&mut bad, &mut stored, OrderEvent::Submitted { ts: at(1) });
+        let mut ghost = limit_order("kn-ghost", "s", "AAPL", Side::Buy, dec!(1), at(0));
+        step(&mut bad, &mut ghost, OrderEvent::Submitted { ts: at(1) });
+        bad.known_orders.extend([cid("kn-1"), cid("kn-ghost")]);
+        bad.balances.insert((acct(), usd()), dec!(5));
+        let err = store.apply(&bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidBatch(_)), "{err}");
+        assert!(err.to_string().contains("1 of 2 rows marked as already stored"), "{err}");
+        let orders = store.orders(&OrderFilter::default()).await.unwrap();
+        assert_eq!(orders.len(), 1, "{}", store.backend());
+        assert_eq!(orders[0].status(), OrderStatus::Pending, "the known order's update was rolled back too");
+        assert!(store.audit_trail(&cid("kn-1")).await.unwrap().is_empty());
+        assert!(store.balances().await.unwrap().is_empty(), "{}", store.backend());
+    })
+    .await;
+}
+
 /// Six orders over two symbols, two strategies and three statuses, one second apart.
 fn filter_fixture() -> (WriteBatch, Vec<Order>) {
     let mut b = WriteBatch::default();
