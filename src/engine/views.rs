@@ -1,7 +1,6 @@
 //! The OMS as risk sees it: every read is O(1) (running counters kept by the OMS and its
 //! portfolios), so the pre-trade check never iterates positions or orders.
 
-use crate::model::dec;
 use crate::model::{AccountId, Currency, Instrument, StrategyId, Symbol};
 use crate::oms::{Oms, Portfolio};
 use crate::risk::{AccountView, PositionView, RiskView};
@@ -50,10 +49,10 @@ impl RiskView for Oms {
         self.portfolios()
             .map(|p| account_of(p, ccy))
             .reduce(|a, b| AccountView {
-                cash: dec::add(a.cash, b.cash),
-                buying_power: dec::add(a.buying_power, b.buying_power),
-                equity: dec::add(a.equity, b.equity),
-                gross_exposure: dec::add(a.gross_exposure, b.gross_exposure),
+                cash: a.cash + b.cash,
+                buying_power: a.buying_power + b.buying_power,
+                equity: a.equity + b.equity,
+                gross_exposure: a.gross_exposure + b.gross_exposure,
             })
             .unwrap_or_default()
     }

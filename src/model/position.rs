@@ -280,12 +280,12 @@ impl Position {
     /// Unrealised P&L at the mark.
     #[must_use]
     pub fn unrealized_pnl(&self) -> Decimal {
-        dec::mul(dec::sub(self.mark, self.avg_px), self.qty)
+        (self.mark - self.avg_px) * self.qty
     }
     /// Signed market value at the mark.
     #[must_use]
     pub fn market_value(&self) -> Decimal {
-        dec::mul(self.mark, self.qty)
+        self.mark * self.qty
     }
     /// How long it has been (or was) held, in nanoseconds.
     #[must_use]

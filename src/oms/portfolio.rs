@@ -97,7 +97,7 @@ pub struct Portfolio {
 fn add(map: &mut SmallMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
     // Looked up before inserting: the per-mark path clones no currency.
     if let Some(v) = map.get_mut(ccy) {
-        *v = dec::add(*v, delta);
+        *v += delta;
         return *v;
     }
     map.insert(ccy.clone(), delta);
@@ -117,8 +117,8 @@ fn track_exposure(
     new_mv: Decimal,
 ) {
     if dec::cmp(old_mv, new_mv) != std::cmp::Ordering::Equal {
-        add(market_value, ccy, dec::sub(new_mv, old_mv));
-        add(gross, ccy, dec::sub(new_mv.abs(), old_mv.abs()));
+        add(market_value, ccy, new_mv - old_mv);
+        add(gross, ccy, new_mv.abs() - old_mv.abs());
     }
 }
 
@@ -365,7 +365,7 @@ impl Portfolio {
     #[must_use]
     pub fn figures(&self, ccy: &Currency) -> (Decimal, Decimal, Decimal, Decimal) {
         let cash = self.cash(ccy);
-        (cash, dec::sub(cash, self.reserved(ccy)), dec::add(cash, self.net_exposure(ccy)), self.gross_exposure(ccy))
+        (cash, cash - self.reserved(ccy), cash + self.net_exposure(ccy), self.gross_exposure(ccy))
     }
 
     /// All figures for `ccy` at once.

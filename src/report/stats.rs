@@ -85,7 +85,7 @@ impl Drawdown {
             return;
         }
         self.underwater = true;
-        let fall = dec::sub(self.peak, value);
+        let fall = self.peak - value;
         let threshold = match self.threshold {
             Some((scale, t)) if scale == fall.scale() => t,
             _ => {
