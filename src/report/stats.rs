@@ -210,7 +210,56 @@ pub(crate) fn return_stats(samples: &[(i64, f64)]) -> ReturnStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use rust_decimal_macros::dec;
+
+    /// The tracker as first written: every comparison on exact `Decimal`s, the threshold the
+    /// exact 28-digit `depth × peak`. The fast tracker must agree with it on every series.
+    #[derive(Default)]
+    struct Reference {
+        started: bool,
+        peak: Decimal,
+        peak_ts: i64,
+        depth: Decimal,
+        money: Decimal,
+        trough_ts: i64,
+        depth_peak_ts: i64,
+    }
+
+    impl Reference {
+        fn update(&mut self, ts: i64, value: Decimal) {
+            if value >= self.peak || !self.started {
+                (self.started, self.peak, self.peak_ts) = (true, value, ts);
+                return;
+            }
+            let fall = self.peak - value;
+            if fall > self.depth * self.peak && self.peak > Decimal::ZERO {
+                self.depth = fall / self.peak;
+                (self.money, self.trough_ts, self.depth_peak_ts) = (fall, ts, self.peak_ts);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_drawdown_finds_the_same_deepest_fall_as_exact_comparisons(
+            // Values at mixed scales, as equity has once fees at 4–6 places come in.
+            series in proptest::collection::vec((1i64..5_000_000, 0u32..7), 1..200),
+        ) {
+            let (mut fast, mut exact) = (Drawdown::default(), Reference::default());
+            for (t, (m, scale)) in series.into_iter().enumerate() {
+                let (t, v) = (t as i64, Decimal::new(m, scale));
+                fast.update(t, v);
+                exact.update(t, v);
+            }
+            let s = fast.summary(1_000);
+            prop_assert_eq!(s.depth_money, exact.money);
+            prop_assert_eq!(s.depth, exact.depth.to_f64().unwrap_or(0.0));
+            if exact.depth > Decimal::ZERO {
+                prop_assert_eq!((s.peak_ts, s.trough_ts), (Some(exact.depth_peak_ts), Some(exact.trough_ts)));
+            }
+        }
+    }
 
     #[test]
     fn drawdown_depth_and_duration_by_hand() {
