@@ -146,11 +146,8 @@ fn oms_and_sim_only(orders: usize) {
 fn cpu_by_thread() -> std::collections::BTreeMap<String, Duration> {
     let mut out = std::collections::BTreeMap::new();
     let mut add = |dir: &std::path::Path, name: String| {
-        let ns = std::fs::read_to_string(dir.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()));
-        if let Some(ns) = ns {
-            *out.entry(name).or_insert(Duration::ZERO) += Duration::from_nanos(ns);
+        if let Some(t) = common::schedstat_cpu(dir) {
+            *out.entry(name).or_insert(Duration::ZERO) += t;
         }
     };
     let comm = |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_owned();

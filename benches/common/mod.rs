@@ -19,8 +19,15 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// it cannot be read: on a shared machine, time the thread was preempted does not count.
 #[allow(dead_code, reason = "not every harness reports CPU time")]
 pub fn thread_cpu() -> Duration {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
+    schedstat_cpu(std::path::Path::new("/proc/thread-self")).unwrap_or(Duration::ZERO)
+}
+
+/// CPU time a task has run, from the first field of `<dir>/schedstat` (`dir` a
+/// `/proc/<pid>` or `/proc/<pid>/task/<tid>` directory); `None` where it cannot be read.
+#[allow(dead_code, reason = "not every harness reports CPU time")]
+pub fn schedstat_cpu(dir: &std::path::Path) -> Option<Duration> {
+    std::fs::read_to_string(dir.join("schedstat"))
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
-        .map_or(Duration::ZERO, Duration::from_nanos)
+        .map(Duration::from_nanos)
 }

@@ -129,6 +129,10 @@ impl Dialect for Sqlite {
     }
 }
 
+/// The bound JSON array's rows as `r (v)`, each turned into binary JSON once (the text up to
+/// the bind; the statement closes the call with `))`).
+const JSON_ROWS: &str = "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(";
+
 /// `INSERT INTO <table> (<cols>) SELECT … FROM json_each(<bind>)`, split at the bind: each
 /// element of the bound array is one row, an array of the column values in order.
 ///
@@ -140,7 +144,7 @@ impl Dialect for Sqlite {
 fn json_insert(table: &str, cols: &[&str]) -> (String, String) {
     let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {i}")).collect();
     (
-        "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(".to_owned(),
+        JSON_ROWS.to_owned(),
         format!(")) INSERT INTO {table} ({}) SELECT {} FROM r WHERE true", cols.join(", "), values.join(", ")),
     )
 }
@@ -151,10 +155,7 @@ fn json_insert(table: &str, cols: &[&str]) -> (String, String) {
 fn json_update(table: &str, cols: &[&str], keys: usize) -> (String, String) {
     let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {i}")).collect();
     let on: Vec<String> = cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {i}")).collect();
-    (
-        "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(".to_owned(),
-        format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")),
-    )
+    (JSON_ROWS.to_owned(), format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")))
 }
 
 #[cfg(test)]

@@ -312,34 +312,34 @@ local function make(strategy, nums)
   local on_stop, on_reload = strategy.on_stop, strategy.on_reload
   local bar = {}
 
-  local function dispatch(kind, t, a, b, c, d, e, f, g)
+  -- Resumed with (kind, t, a): a bar's symbol as `t` (its numbers in `nums`), else the
+  -- time as `t` and the callback's argument as `a`.
+  local function dispatch(kind, t, a)
     while true do
       if kind == 1 then
-        -- A bar: `t` is its symbol, its numbers are in `nums`.
         now = readf64(nums, 0)
         bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume = t,
           readf64(nums, 8), readf64(nums, 16), readf64(nums, 24), readf64(nums, 32), readf64(nums, 40), readf64(nums, 48)
         on_bar(ctx, bar)
-        kind, t, a, b, c, d, e, f, g = yield(0)
-        continue
+      else
+        now = t
+        if kind == 2 then
+          on_tick(ctx, a)
+        elseif kind == 3 then
+          on_signal(ctx, a)
+        elseif kind == 4 then
+          on_fill(ctx, a)
+        elseif kind == 5 then
+          on_order(ctx, a)
+        elseif kind == 6 then
+          on_start(ctx)
+        elseif kind == 7 then
+          on_stop(ctx)
+        elseif kind == 8 then
+          on_reload(ctx, a)
+        end
       end
-      now = t
-      if kind == 2 then
-        on_tick(ctx, a)
-      elseif kind == 3 then
-        on_signal(ctx, a)
-      elseif kind == 4 then
-        on_fill(ctx, a)
-      elseif kind == 5 then
-        on_order(ctx, a)
-      elseif kind == 6 then
-        on_start(ctx)
-      elseif kind == 7 then
-        on_stop(ctx)
-      elseif kind == 8 then
-        on_reload(ctx, a)
-      end
-      kind, t, a, b, c, d, e, f, g = yield(0)
+      kind, t, a = yield(0)
     end
   end
   return ctx, dispatch
