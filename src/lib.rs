@@ -3,7 +3,7 @@
 //! Every order, from any source, goes through one order management system ([`oms`]) that
 //! keeps the books of record (orders, fills, positions, cash, P&L) and persists them
 //! ([`store`]) before a venue ([`venue`]) sees anything.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, clippy::missing_errors_doc)]
 
 pub mod backtest;

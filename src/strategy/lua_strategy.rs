@@ -7,6 +7,7 @@
 
 use super::convert::{self, f, OrderContext};
 use super::error::{ErrorKind, StrategyError};
+use super::meter;
 use super::signal::Signal;
 use super::{script_hash, Callback, Command, HostConfig, Provenance, SignalRef, StrategyView};
 use crate::data::Bar;
@@ -106,7 +107,6 @@ pub struct LuaStrategy {
     bar_nums: mlua::Buffer,
     callbacks: [bool; 9],
     symbols: Option<Vec<Symbol>>,
-    steps: Rc<Cell<u64>>,
     budget: u64,
     budget_line: Rc<Cell<u32>>,
     logs: Vec<String>,
@@ -155,31 +155,28 @@ impl LuaStrategy {
         let make: Function = lua.load(PRELUDE).set_name("=luatrade_prelude").eval().map_err(internal)?;
         lua.sandbox(true).map_err(internal)?;
 
-        let steps = Rc::new(Cell::new(0u64));
         let budget_line = Rc::new(Cell::new(0u32));
         {
-            let (steps, line, budget) = (steps.clone(), budget_line.clone(), config.instruction_budget);
+            let (line, budget) = (budget_line.clone(), config.instruction_budget);
+            // Called only once the budget is spent: `meter` counts the safepoints in front.
             lua.set_interrupt(move |lua| {
-                let n = steps.get() + 1;
-                steps.set(n);
-                if n > budget {
-                    let at = (0..3).find_map(|lvl| lua.inspect_stack(lvl, |d| d.current_line()).flatten());
-                    line.set(at.and_then(|l| u32::try_from(l).ok()).unwrap_or(0));
-                    return Err(mlua::Error::RuntimeError(format!(
-                        "instruction budget of {budget} exceeded (runaway loop?)"
-                    )));
+                if !meter::over() {
+                    return Ok(VmState::Continue);
                 }
-                Ok(VmState::Continue)
+                let at = (0..3).find_map(|lvl| lua.inspect_stack(lvl, |d| d.current_line()).flatten());
+                line.set(at.and_then(|l| u32::try_from(l).ok()).unwrap_or(0));
+                Err(mlua::Error::RuntimeError(format!("instruction budget of {budget} exceeded (runaway loop?)")))
             });
+            meter::install(&lua).map_err(internal)?;
         }
         lua.set_memory_limit(config.memory_limit).map_err(internal)?;
 
-        steps.set(0);
+        meter::start(config.instruction_budget);
         let chunk = lua.load(source).set_name(format!("@{file}")).set_mode(ChunkMode::Text);
         let module: Value = chunk.eval().map_err(|e| {
             let kind =
                 if matches!(e, mlua::Error::SyntaxError { .. }) { ErrorKind::Syntax } else { ErrorKind::Runtime };
-            classify(&sid, file, kind, &e, steps.get() > config.instruction_budget, budget_line.get())
+            classify(&sid, file, kind, &e, meter::over(), budget_line.get())
         })?;
         let Value::Table(module) = module else {
             return Err(StrategyError::new(
@@ -270,7 +267,6 @@ impl LuaStrategy {
             bar_nums,
             callbacks,
             symbols,
-            steps,
             budget: config.instruction_budget,
             budget_line,
             logs: Vec::new(),
@@ -596,7 +592,7 @@ impl LuaStrategy {
         args: impl mlua::IntoLuaMulti,
         hold_signal: bool,
     ) -> Result<Vec<Command>, StrategyError> {
-        self.steps.set(0);
+        meter::start(self.budget);
         let mut out = Vec::new();
         let mut res = self.thread.resume::<(u8, Value, Value)>(args);
         loop {
@@ -609,7 +605,7 @@ impl LuaStrategy {
                     };
                 }
                 Err(e) => {
-                    let over = self.steps.get() > self.budget;
+                    let over = meter::over();
                     let err =
                         classify(self.id.as_str(), &self.file, ErrorKind::Runtime, &e, over, self.budget_line.get())
                             .in_callback(kind.name());
