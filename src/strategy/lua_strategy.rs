@@ -13,7 +13,7 @@ use super::{script_hash, Callback, Command, HostConfig, Provenance, SignalRef, S
 use crate::data::Bar;
 use crate::model::{AccountId, ClientOrderId, Fill, Order, Side, StrategyId, Symbol};
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, LuaSerdeExt, LuaString, Table, Thread, Value, VmState};
+use mlua::{Function, Lua, LuaSerdeExt, Table, Thread, Value, VmState};
 use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
@@ -23,7 +23,7 @@ const PRELUDE: &str = include_str!("prelude.lua");
 
 /// Bytes of the buffer a bar's seven numbers cross in (now, ts, open, high, low, close,
 /// volume as little-endian f64).
-const BAR_NUMS: usize = 7 * 8;
+const BAR_NUMS: usize = 7 * 8 + 4;
 
 /// Callback kinds, in the dispatcher's numbering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,11 @@ pub struct LuaStrategy {
     provenance: [Option<Arc<Provenance>>; 9],
     /// The provenance of orders placed by the `on_signal` call that is running.
     signal_provenance: Option<Arc<Provenance>>,
-    names: Vec<(Symbol, LuaString)>,
+    /// Symbols given an index in the prelude's `names` table (the bar buffer carries the index).
+    names: Vec<Symbol>,
+    names_table: Table,
+    /// Where the prelude leaves a request's two arguments.
+    pending: Table,
     last_price: Vec<(Symbol, f64)>,
 }
 
@@ -252,7 +256,9 @@ impl LuaStrategy {
             }
         }
         let bar_nums = lua.create_buffer_with_capacity(BAR_NUMS).map_err(internal)?;
-        let (ctx, dispatch): (Table, Function) = make.call((module, bar_nums.clone())).map_err(internal)?;
+        let (names_table, pending) = (lua.create_table().map_err(internal)?, lua.create_table().map_err(internal)?);
+        let (ctx, dispatch): (Table, Function) =
+            make.call((module, bar_nums.clone(), names_table.clone(), pending.clone())).map_err(internal)?;
         apply_param_overrides(&lua, &ctx, &config.params)
             .map_err(|m| StrategyError::new(&sid, file, ErrorKind::Shape, m))?;
         let thread = lua.create_thread(dispatch.clone()).map_err(internal)?;
@@ -275,6 +281,8 @@ impl LuaStrategy {
             provenance: Default::default(),
             signal_provenance: None,
             names: Vec::new(),
+            names_table,
+            pending,
             last_price: Vec::new(),
         })
     }
@@ -363,13 +371,17 @@ impl LuaStrategy {
         self.ctx.raw_set("state", v).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::State))
     }
 
-    fn name_of(&mut self, symbol: &Symbol) -> mlua::Result<LuaString> {
-        if let Some((_, s)) = self.names.iter().find(|(k, _)| k == symbol) {
-            return Ok(s.clone());
-        }
-        let s = self.lua.create_string(symbol.as_str())?;
-        self.names.push((symbol.clone(), s.clone()));
-        Ok(s)
+    /// The symbol's index in the prelude's `names` table (given one on first sight).
+    fn name_index(&mut self, symbol: &Symbol) -> mlua::Result<u32> {
+        let at = match self.names.iter().position(|k| k == symbol) {
+            Some(i) => i,
+            None => {
+                self.names_table.raw_set(self.names.len() + 1, symbol.as_str())?;
+                self.names.push(symbol.clone());
+                self.names.len() - 1
+            }
+        };
+        Ok(u32::try_from(at + 1).unwrap_or(u32::MAX))
     }
 
     fn remember_price(&mut self, symbol: &Symbol, px: f64) {
@@ -394,7 +406,7 @@ impl LuaStrategy {
         if !self.has(Kind::Bar) {
             return Ok(Vec::new());
         }
-        let name = self.name_of(symbol).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::Runtime))?;
+        let name = self.name_index(symbol).map_err(lua_err(self.id.as_str(), &self.file, ErrorKind::Runtime))?;
         let nums = [
             secs(view.now().nanos()),
             secs(bar.ts.nanos()),
@@ -408,8 +420,9 @@ impl LuaStrategy {
         for (chunk, x) in bytes.chunks_exact_mut(8).zip(nums) {
             chunk.copy_from_slice(&x.to_le_bytes());
         }
+        bytes[BAR_NUMS - 4..].copy_from_slice(&name.to_le_bytes());
         self.bar_nums.write_bytes(0, &bytes);
-        self.run(view, Kind::Bar, (Kind::Bar as u8, name), false)
+        self.run(view, Kind::Bar, (), false)
     }
 
     /// Runs `on_tick(ctx, tick)` for a trade, with `tick = {kind = "trade", symbol, ts, price, size}`.
@@ -594,32 +607,43 @@ impl LuaStrategy {
     ) -> Result<Vec<Command>, StrategyError> {
         meter::start(self.budget);
         let mut out = Vec::new();
-        let mut res = self.thread.resume::<(u8, Value, Value)>(args);
-        loop {
+        let mut res = self.thread.resume::<Option<u8>>(args);
+        let e = loop {
             match res {
-                Ok((0, _, _)) => return Ok(out),
-                Ok((op, a, b)) => {
+                Ok(Some(0)) => return Ok(out),
+                Ok(Some(op)) => {
+                    let (a, b) = match self.take_pending() {
+                        Ok(args) => args,
+                        Err(e) => break e,
+                    };
                     res = match self.request(view, kind, op, a, b, hold_signal, &mut out) {
                         Ok((x, y)) => self.thread.resume((true, x, y)),
                         Err(msg) => self.thread.resume((false, msg, Value::Nil)),
                     };
                 }
-                Err(e) => {
-                    let over = meter::over();
-                    let err =
-                        classify(self.id.as_str(), &self.file, ErrorKind::Runtime, &e, over, self.budget_line.get())
-                            .in_callback(kind.name());
-                    if err.kind == ErrorKind::Memory {
-                        let _ = self.lua.gc_collect();
-                    }
-                    // The coroutine died with the error; the next callback gets a fresh one.
-                    if let Ok(t) = self.lua.create_thread(self.dispatch.clone()) {
-                        self.thread = t;
-                    }
-                    return Err(err);
-                }
+                Ok(None) => break mlua::Error::RuntimeError("the callback left the host's dispatcher".into()),
+                Err(e) => break e,
             }
+        };
+        let err = classify(self.id.as_str(), &self.file, ErrorKind::Runtime, &e, meter::over(), self.budget_line.get())
+            .in_callback(kind.name());
+        if err.kind == ErrorKind::Memory {
+            let _ = self.lua.gc_collect();
         }
+        // The coroutine died with the error; the next callback gets a fresh one.
+        if let Ok(t) = self.lua.create_thread(self.dispatch.clone()) {
+            self.thread = t;
+        }
+        Err(err)
+    }
+
+    /// A request's two arguments, which the prelude's `req` left in `pending` (cleared so
+    /// they can be collected).
+    fn take_pending(&self) -> mlua::Result<(Value, Value)> {
+        let (a, b) = (self.pending.raw_get(1)?, self.pending.raw_get(2)?);
+        self.pending.raw_set(1, Value::Nil)?;
+        self.pending.raw_set(2, Value::Nil)?;
+        Ok((a, b))
     }
 
     /// Answers one `ctx` request. `Err` is raised in Lua at the strategy's line.

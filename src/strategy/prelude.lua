@@ -251,22 +251,36 @@ _G.ta = ta
 
 ---------------------------------------------------------------------------------------------
 -- ctx and the dispatcher. Every ctx call that needs the host yields a request
--- (op, a, b) to Rust, which answers (ok, x, y); on refusal the error is raised at the
+-- op (its arguments a, b in `pending`) to Rust, which answers (ok, x, y); on refusal the error is raised at the
 -- strategy's own line (level 3: req <- ctx method <- strategy code).
 ---------------------------------------------------------------------------------------------
 local yield = coroutine.yield
+local running = coroutine.running
 local select, tostring, concat = select, tostring, table.concat
-local readf64 = buffer.readf64
+local readf64, readu32 = buffer.readf64, buffer.readu32
+
+-- The dispatchers' coroutines (weak keys). Only the host may yield them: a strategy's own
+-- `coroutine.yield` there would be taken for a request or the end of the callback.
+local dispatchers = setmetatable({}, { __mode = "k" })
+coroutine.yield = function(...)
+  if dispatchers[running()] then
+    error("coroutine.yield: a callback cannot yield to the host (use your own coroutine.wrap)", 2)
+  end
+  return yield(...)
+end
 
 -- `nums` is a buffer the host writes a bar's numbers into before resuming the dispatcher
--- (one memory copy instead of seven arguments): now, ts, open, high, low, close, volume as
--- little-endian f64 at offsets 0, 8, ..., 48. Only this closure holds it.
-local function make(strategy, nums)
+-- (one memory copy instead of pushed arguments): now, ts, open, high, low, close, volume as
+-- little-endian f64 at offsets 0, 8, ..., 48, then the symbol's index in `names` as a u32 at
+-- 56. A request's two arguments go through `pending` (the yield carries only its op), so a
+-- bar crosses with no arguments and comes back with one number. Only this closure holds them.
+local function make(strategy, nums, names, pending)
   local ctx = { params = strategy.params or {}, state = {} }
   local now = 0
 
   local function req(op, a, b)
-    local ok, x, y = yield(op, a, b)
+    pending[1], pending[2] = a, b
+    local ok, x, y = yield(op)
     if not ok then
       error(x, 3)
     end
@@ -312,13 +326,14 @@ local function make(strategy, nums)
   local on_stop, on_reload = strategy.on_stop, strategy.on_reload
   local bar = {}
 
-  -- Resumed with (kind, t, a): a bar's symbol as `t` (its numbers in `nums`), else the
-  -- time as `t` and the callback's argument as `a`.
+  -- Resumed with nothing for a bar (all of it in `nums`), else with (kind, t, a): the time
+  -- as `t` and the callback's argument as `a`.
   local function dispatch(kind, t, a)
+    dispatchers[running()] = true
     while true do
-      if kind == 1 then
+      if kind == nil then
         now = readf64(nums, 0)
-        bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume = t,
+        bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume = names[readu32(nums, 56)],
           readf64(nums, 8), readf64(nums, 16), readf64(nums, 24), readf64(nums, 32), readf64(nums, 40), readf64(nums, 48)
         on_bar(ctx, bar)
       else

@@ -810,3 +810,34 @@ fn stops_pauses_and_disables_are_reported_as_halts_with_a_reason() {
     assert_eq!(saves[0].state, serde_json::json!({"stopped": true}), "saved after on_stop");
     assert!(host.take_halts().is_empty(), "taken once");
 }
+
+#[test]
+fn a_callback_cannot_yield_the_host_but_its_own_coroutines_may() {
+    let src = "local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)\n\
+               return { on_bar = function(ctx, bar)\n\
+                 if bar.close > 100 then\n\
+                   coroutine.yield(1, {symbol = bar.symbol, qty = 5})\n\
+                 end\n\
+                 ctx:buy{symbol = bar.symbol, qty = gen()}\n\
+               end }";
+    let mut s = LuaStrategy::from_source(
+        StrategyId::try_new("yielder").unwrap(),
+        "yielder.lua",
+        src.as_bytes(),
+        &small_budget(),
+        0,
+    )
+    .unwrap();
+    let view = FakeView::default();
+    // A yield of the dispatcher's coroutine would pass for a ctx:buy request: refused at its line.
+    let err = s.on_bar(&view, &sym("X"), &bar(dec!(101))).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Runtime, "{err}");
+    assert_eq!(err.line, Some(4), "{err}");
+    assert!(err.message.contains("cannot yield to the host"), "{err}");
+    // The strategy's own generator yields normally, bar after bar.
+    for want in [1, 2, 3] {
+        let cmds = s.on_bar(&view, &sym("X"), &bar(dec!(99))).unwrap();
+        let [Command::Submit { request }] = cmds.as_slice() else { panic!("{cmds:?}") };
+        assert_eq!(request.qty, Decimal::from(want));
+    }
+}
