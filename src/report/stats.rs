@@ -28,12 +28,14 @@ pub(crate) struct Drawdown {
     peak: Decimal,
     peak_ts: i64,
     underwater: bool,
-    /// Deepest fraction so far, and `depth × peak` for the current peak rounded down to the
-    /// scale of the falls compared with it, with that scale (lazy): a fall `f` of scale `s`
-    /// is a whole number of `10^-s`, so `f > t` exactly when `f > floor_s(t)`, and the
-    /// rounded threshold compares as integers (the exact one has 28 digits).
+    /// Deepest fraction so far, and the value below which the current peak's fall is deeper
+    /// (lazy, with the scale it holds for): `peak − floor_s(depth × peak)` where `s` is the
+    /// larger scale of the peak and the value. A fall `f = peak − value` of scale `s` is a
+    /// whole number of `10^-s`, so `f > t` exactly when `f > floor_s(t)`, that is when
+    /// `value < peak − floor_s(t)`: one comparison per value instead of a subtraction and a
+    /// comparison with a 28-digit product.
     depth: Decimal,
-    threshold: Option<(u32, Decimal)>,
+    trigger: Option<(u32, Decimal)>,
     depth_money: Decimal,
     depth_peak_ts: i64,
     depth_trough_ts: i64,
@@ -66,7 +68,7 @@ impl Default for Drawdown {
             peak_ts: 0,
             underwater: false,
             depth: Decimal::ZERO,
-            threshold: Some((0, Decimal::ZERO)),
+            trigger: Some((0, Decimal::ZERO)),
             depth_money: Decimal::ZERO,
             depth_peak_ts: 0,
             depth_trough_ts: 0,
@@ -85,18 +87,19 @@ impl Drawdown {
             return;
         }
         self.underwater = true;
-        let fall = self.peak - value;
-        let threshold = match self.threshold {
-            Some((scale, t)) if scale == fall.scale() => t,
+        let scale = self.peak.scale().max(value.scale());
+        let trigger = match self.trigger {
+            Some((s, t)) if s == scale => t,
             _ => {
-                let t = (self.depth * self.peak)
-                    .round_dp_with_strategy(fall.scale(), rust_decimal::RoundingStrategy::ToNegativeInfinity);
-                self.threshold = Some((fall.scale(), t));
+                let t = self.peak
+                    - (self.depth * self.peak)
+                        .round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::ToNegativeInfinity);
+                self.trigger = Some((scale, t));
                 t
             }
         };
-        if dec::gt(fall, threshold) && self.peak.is_sign_positive() && !self.peak.is_zero() {
-            self.new_depth(ts, fall);
+        if dec::lt(value, trigger) && self.peak.is_sign_positive() && !self.peak.is_zero() {
+            self.new_depth(ts, self.peak - value);
         }
     }
 
@@ -108,7 +111,7 @@ impl Drawdown {
         self.started = true;
         self.underwater = false;
         if dec::cmp(value, self.peak) != std::cmp::Ordering::Equal {
-            self.threshold = None;
+            self.trigger = None;
         }
         self.peak = value;
         self.peak_ts = ts;
@@ -117,7 +120,7 @@ impl Drawdown {
     #[inline(never)]
     fn new_depth(&mut self, ts: i64, fall: Decimal) {
         self.depth = fall / self.peak;
-        self.threshold = None;
+        self.trigger = None;
         self.depth_money = fall;
         self.depth_peak_ts = self.peak_ts;
         self.depth_trough_ts = ts;

@@ -612,7 +612,7 @@ impl LuaStrategy {
             match res {
                 Ok(Some(0)) => return Ok(out),
                 Ok(Some(op)) => {
-                    let (a, b) = match self.take_pending() {
+                    let (a, b) = match self.pending_args() {
                         Ok(args) => args,
                         Err(e) => break e,
                     };
@@ -637,13 +637,10 @@ impl LuaStrategy {
         Err(err)
     }
 
-    /// A request's two arguments, which the prelude's `req` left in `pending` (cleared so
-    /// they can be collected).
-    fn take_pending(&self) -> mlua::Result<(Value, Value)> {
-        let (a, b) = (self.pending.raw_get(1)?, self.pending.raw_get(2)?);
-        self.pending.raw_set(1, Value::Nil)?;
-        self.pending.raw_set(2, Value::Nil)?;
-        Ok((a, b))
+    /// A request's two arguments, which the prelude's `req` left in `pending` (and clears
+    /// when answered).
+    fn pending_args(&self) -> mlua::Result<(Value, Value)> {
+        Ok((self.pending.raw_get(1)?, self.pending.raw_get(2)?))
     }
 
     /// Answers one `ctx` request. `Err` is raised in Lua at the strategy's line.

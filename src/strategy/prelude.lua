@@ -281,6 +281,7 @@ local function make(strategy, nums, names, pending)
   local function req(op, a, b)
     pending[1], pending[2] = a, b
     local ok, x, y = yield(op)
+    pending[1], pending[2] = nil, nil
     if not ok then
       error(x, 3)
     end
