@@ -358,7 +358,9 @@ impl RunContext<'_> {
         runner.start()?;
         while let Some(event) = self.stream.next_event()? {
             let ts = event.ts();
-            while let Some(sig) = signals.next_if(|s| s.ts <= ts) {
+            // Peeked, not `next_if`: that moves a signal out and back for every event.
+            while signals.peek().is_some_and(|s| s.ts <= ts) {
+                let Some(sig) = signals.next() else { break };
                 runner.on_signal(&sig)?;
                 drain(&mut runner, &mut bookings, &mut recorder);
             }

@@ -610,7 +610,7 @@ impl LuaStrategy {
         let mut res = self.thread.resume::<Option<u8>>(args);
         let e = loop {
             match res {
-                Ok(Some(0)) => return Ok(out),
+                Ok(None) => return Ok(out),
                 Ok(Some(op)) => {
                     let (a, b) = match self.pending_args() {
                         Ok(args) => args,
@@ -621,7 +621,6 @@ impl LuaStrategy {
                         Err(msg) => self.thread.resume((false, msg, Value::Nil)),
                     };
                 }
-                Ok(None) => break mlua::Error::RuntimeError("the callback left the host's dispatcher".into()),
                 Err(e) => break e,
             }
         };

@@ -272,8 +272,9 @@ end
 -- `nums` is a buffer the host writes a bar's numbers into before resuming the dispatcher
 -- (one memory copy instead of pushed arguments): now, ts, open, high, low, close, volume as
 -- little-endian f64 at offsets 0, 8, ..., 48, then the symbol's index in `names` as a u32 at
--- 56. A request's two arguments go through `pending` (the yield carries only its op), so a
--- bar crosses with no arguments and comes back with one number. Only this closure holds them.
+-- 56. A request's two arguments go through `pending` (the yield carries only its op) and the
+-- end of a callback yields nothing, so a bar crosses with no values either way. Only this
+-- closure holds them.
 local function make(strategy, nums, names, pending)
   local ctx = { params = strategy.params or {}, state = {} }
   local now = 0
@@ -355,7 +356,7 @@ local function make(strategy, nums, names, pending)
           on_reload(ctx, a)
         end
       end
-      kind, t, a = yield(0)
+      kind, t, a = yield()
     end
   end
   return ctx, dispatch
