@@ -432,6 +432,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// answers is applied but committed later, with the rest of the event: at most two
     /// commits per market event (new orders, then everything that followed).
     fn send(&mut self) -> Result<(), EngineError> {
+        if self.actions.is_empty() {
+            return Ok(()); // most events send nothing
+        }
         let mut events = std::mem::take(&mut self.events);
         loop {
             if self.actions.is_empty() {
@@ -499,6 +502,9 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     }
 
     fn apply_events(&mut self, events: &mut Vec<VenueEvent>) {
+        if events.is_empty() {
+            return;
+        }
         for ev in events.drain(..) {
             // Risk's day-trade rule needs the position a fill started from.
             let fill = match &ev {
