@@ -208,9 +208,22 @@ impl Portfolio {
     /// Marks the open position in `symbol` to `price`; returns it when one exists.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) -> Option<&Position> {
         let p = self.positions.get_mut(symbol)?;
-        let old = p.market_value();
+        let old_mark = p.mark;
         p.mark_to(price, ts);
-        track_exposure(&mut self.market_value, &mut self.gross, &p.currency, old, p.market_value());
+        // The market value moves by `(price − old mark) × qty`: one product instead of two
+        // (`price × qty − old × qty` is the same value at the same scale). With both marks at
+        // or above zero the value keeps the sign of `qty`, so gross exposure moves by the same
+        // amount, signed by the side.
+        let delta = (price - old_mark) * p.qty;
+        if delta.is_zero() {
+            return Some(p);
+        }
+        if old_mark.is_sign_negative() || price.is_sign_negative() {
+            track_exposure(&mut self.market_value, &mut self.gross, &p.currency, old_mark * p.qty, price * p.qty);
+        } else {
+            add(&mut self.market_value, &p.currency, delta);
+            add(&mut self.gross, &p.currency, if p.qty.is_sign_negative() { -delta } else { delta });
+        }
         Some(p)
     }
 
