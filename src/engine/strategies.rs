@@ -111,7 +111,9 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     /// Drives `engine` with the strategies loaded in `host`; strategies trade `account` and
     /// see money in `currency`.
     pub fn new(mut engine: Engine<V, J>, mut host: StrategyHost, account: AccountId, currency: Currency) -> Self {
-        engine.collect_updates = true;
+        // Fills and order updates are gathered only while some strategy has a callback for
+        // them (most have neither); re-read whenever strategies load or reload.
+        engine.collect_updates = host.wants_updates();
         // New files are started here, after their saved state is restored.
         host.defer_new_starts();
         Self { engine, host, account, currency, refused_intents: 0, last_state_save: Instant::now() }
@@ -186,6 +188,7 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
         let reloaded = self.with_view(|host, view| host.poll_reload(view));
         self.act(reloaded)?;
         self.start_new()?;
+        self.engine.collect_updates = self.host.wants_updates();
         if let Some(every) = self.host.config().state_save_every {
             if self.last_state_save.elapsed() >= every {
                 let states = self.with_view(|host, view| host.snapshot_states(view));

@@ -314,6 +314,12 @@ impl StrategyHost {
         out
     }
 
+    /// Whether any loaded strategy defines `on_fill` or `on_order`.
+    #[must_use]
+    pub fn wants_updates(&self) -> bool {
+        self.slots.values().any(|s| s.strategy.wants_updates())
+    }
+
     /// Delivers a fill of one of `strategy`'s orders.
     pub fn on_fill(&mut self, view: &dyn StrategyView, strategy: &StrategyId, fill: &Fill) -> Vec<Intent> {
         let mut out = Vec::new();

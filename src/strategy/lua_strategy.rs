@@ -321,6 +321,13 @@ impl LuaStrategy {
         self.callbacks[kind as usize]
     }
 
+    /// Whether it defines `on_fill` or `on_order` (so fills and order updates are worth
+    /// gathering for it).
+    #[must_use]
+    pub fn wants_updates(&self) -> bool {
+        self.has(Kind::Fill) || self.has(Kind::Order)
+    }
+
     /// Takes over the last prices `old` saw (a reloaded version sizes notional orders at
     /// once, before its first bar).
     pub(crate) fn inherit_prices(&mut self, old: &LuaStrategy) {

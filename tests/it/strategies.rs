@@ -207,3 +207,75 @@ fn strategies_with_allocations_trade_their_own_sub_ledgers() {
     let accounts: Vec<&str> = balances.iter().map(|(a, _, _)| a.as_str()).collect();
     assert_eq!(accounts, ["large_ledger", "paper", "small_ledger"], "the funding is stored: {balances:?}");
 }
+
+/// Fills are gathered for strategies only while one has `on_fill`/`on_order`: a strategy
+/// that gains `on_fill` in a hot reload hears the fills that follow.
+#[test]
+fn a_strategy_that_gains_on_fill_in_a_reload_hears_the_next_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("gain.db").display());
+    let scripts = dir.path().join("strategies");
+    std::fs::create_dir(&scripts).unwrap();
+    let path = scripts.join("gain.lua");
+    // Buys one share on every bar; no fill callback yet.
+    std::fs::write(&path, "return { on_bar = function(ctx, b) ctx:buy{symbol = b.symbol, qty = 1} end }").unwrap();
+
+    let account = AccountId::try_new("paper").unwrap();
+    let usd = Currency::try_new("USD").unwrap();
+    let instruments: luatrade::model::Instruments = [Instrument::us_stock("ORCL")].into_iter().collect();
+    let mut oms = Oms::new(instruments.clone(), OmsConfig::default());
+    oms.deposit(&account, &usd, Decimal::from(1_000_000));
+    let risk = RiskEngine::new(RiskConfig { market_hours: false, ..RiskConfig::default() }).unwrap();
+    let engine =
+        Engine::new(oms, risk, SimVenue::new(SimConfig::default(), instruments), StoreJournal::connect(&db).unwrap());
+    let mut host = StrategyHost::new(HostConfig {
+        account: account.clone(),
+        reload_debounce: std::time::Duration::from_millis(20),
+        ..HostConfig::default()
+    });
+    host.load_file(&path).unwrap();
+    host.watch(&scripts).unwrap();
+    let mut r = StrategyRunner::new(engine, host, account, usd);
+    let bars =
+        read_bars(std::path::Path::new(&format!("{}/examples/data/orcl_1d_1995-2014.csv", env!("CARGO_MANIFEST_DIR"))))
+            .unwrap();
+    let sym = Symbol::try_new("ORCL").unwrap();
+    r.start().unwrap();
+    let mut next = bars.iter();
+    for b in next.by_ref().take(5) {
+        r.on_market(&MarketEvent::Bar(sym.clone(), b.clone())).unwrap();
+    }
+    // The new version sells back every share it is filled on, from on_fill.
+    std::fs::write(
+        &path,
+        "return {\n on_bar = function(ctx, b) ctx:buy{symbol = b.symbol, qty = 1} end,\n \
+         on_fill = function(ctx, f) if f.side == 'buy' then ctx:sell{symbol = f.symbol, qty = f.qty, reduce_only = true} end end,\n}",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut reloaded = false;
+    while !reloaded && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = next.next().expect("enough bars");
+        r.on_market(&MarketEvent::Bar(sym.clone(), b.clone())).unwrap();
+        reloaded = r.take_host_events().iter().any(|e| matches!(e, luatrade::strategy::HostEvent::Reloaded { .. }));
+    }
+    assert!(reloaded, "reloaded within 10 s");
+    let sells_before = {
+        let eng = r.engine();
+        let store = eng.journal().store().clone();
+        let orders = eng.journal().block_on(store.orders(&OrderFilter::default())).unwrap();
+        orders.iter().filter(|o| o.side == Side::Sell).count()
+    };
+    assert_eq!(sells_before, 0, "no on_fill before the reload");
+    for b in next.by_ref().take(5) {
+        r.on_market(&MarketEvent::Bar(sym.clone(), b.clone())).unwrap();
+    }
+    r.engine_mut().sync_journal().unwrap();
+    let eng = r.engine();
+    let store = eng.journal().store().clone();
+    let orders = eng.journal().block_on(store.orders(&OrderFilter::default())).unwrap();
+    let sells: Vec<_> = orders.iter().filter(|o| o.side == Side::Sell).collect();
+    assert!(sells.len() >= 4, "each buy filled after the reload is sold back from on_fill: {}", sells.len());
+    assert!(sells.iter().all(|o| o.reduce_only && o.qty() == Decimal::ONE));
+}
