@@ -11,16 +11,23 @@ use luatrade::strategy::{HostConfig, StrategyHost};
 use luatrade::venue::sim::{SimConfig, SimVenue};
 use rust_decimal::prelude::*;
 
-fn runner(strategies: &[&str], db: &str) -> StrategyRunner<SimVenue, StoreJournal> {
+/// The engine the strategies drive: ORCL, `cash` dollars on the `paper` account, a real
+/// SQLite journal at `db`.
+fn engine(db: &str, cash: i64) -> (Engine<SimVenue, StoreJournal>, AccountId, Currency) {
     let account = AccountId::try_new("paper").unwrap();
     let usd = Currency::try_new("USD").unwrap();
     let instruments: luatrade::model::Instruments = [Instrument::us_stock("ORCL")].into_iter().collect();
     let mut oms = Oms::new(instruments.clone(), OmsConfig::default());
-    oms.deposit(&account, &usd, Decimal::from(100_000));
+    oms.deposit(&account, &usd, Decimal::from(cash));
     // Daily bars are stamped 00:00 UTC, outside the session: market hours off, all else default.
     let risk = RiskEngine::new(RiskConfig { market_hours: false, ..RiskConfig::default() }).unwrap();
     let engine =
         Engine::new(oms, risk, SimVenue::new(SimConfig::default(), instruments), StoreJournal::connect(db).unwrap());
+    (engine, account, usd)
+}
+
+fn runner(strategies: &[&str], db: &str) -> StrategyRunner<SimVenue, StoreJournal> {
+    let (engine, account, usd) = engine(db, 100_000);
     let mut host = StrategyHost::new(HostConfig { account: account.clone(), ..HostConfig::default() });
     for s in strategies {
         host.load_file(std::path::Path::new(&format!("{}/strategies/{s}.lua", env!("CARGO_MANIFEST_DIR")))).unwrap();
@@ -220,14 +227,7 @@ fn a_strategy_that_gains_on_fill_in_a_reload_hears_the_next_fills() {
     // Buys one share on every bar; no fill callback yet.
     std::fs::write(&path, "return { on_bar = function(ctx, b) ctx:buy{symbol = b.symbol, qty = 1} end }").unwrap();
 
-    let account = AccountId::try_new("paper").unwrap();
-    let usd = Currency::try_new("USD").unwrap();
-    let instruments: luatrade::model::Instruments = [Instrument::us_stock("ORCL")].into_iter().collect();
-    let mut oms = Oms::new(instruments.clone(), OmsConfig::default());
-    oms.deposit(&account, &usd, Decimal::from(1_000_000));
-    let risk = RiskEngine::new(RiskConfig { market_hours: false, ..RiskConfig::default() }).unwrap();
-    let engine =
-        Engine::new(oms, risk, SimVenue::new(SimConfig::default(), instruments), StoreJournal::connect(&db).unwrap());
+    let (engine, account, usd) = engine(&db, 1_000_000);
     let mut host = StrategyHost::new(HostConfig {
         account: account.clone(),
         reload_debounce: std::time::Duration::from_millis(20),
