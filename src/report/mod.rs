@@ -18,6 +18,7 @@
 
 mod chart;
 mod curve;
+mod digest;
 mod export;
 mod recorder;
 mod stats;

@@ -5,6 +5,7 @@
 //! point, amortised O(1)) and never hash a symbol when the same symbol repeats.
 
 use super::curve::Curve;
+use super::digest::FillDigest;
 use super::stats::{return_stats, Drawdown, NANOS_PER_YEAR};
 use super::trips::{calibration, TradeStats, TripBook};
 use super::{Benchmark, Conventions, EquityPoint, Portfolio, Reconciliation, Report};
@@ -12,9 +13,7 @@ use crate::model::{Currency, Fill, LlmMeta, StrategyId, Symbol, Timestamp, Trade
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// Default for [`RecorderConfig::max_curve_points`].
 pub const DEFAULT_MAX_CURVE_POINTS: usize = 4096;
@@ -71,7 +70,7 @@ pub struct Recorder {
     symbol_index: FxHashMap<Symbol, usize>,
     last_slot: usize,
     // Fills.
-    hasher: Sha256,
+    digest: FillDigest,
     fills: u64,
     fees_paid: Decimal,
     turnover: Decimal,
@@ -100,7 +99,7 @@ impl Recorder {
             symbols: Vec::new(),
             symbol_index: FxHashMap::default(),
             last_slot: 0,
-            hasher: Sha256::new(),
+            digest: FillDigest::default(),
             fills: 0,
             fees_paid: Decimal::ZERO,
             turnover: Decimal::ZERO,
@@ -173,22 +172,7 @@ impl Recorder {
     /// the order's LLM metadata if any. Feeds the fingerprint, fees paid and turnover.
     pub fn on_fill(&mut self, fill: &Fill, strategy: &StrategyId, llm: Option<&LlmMeta>) {
         let _ = llm; // Attribution comes from the bookings (`on_trade`).
-        let h = &mut self.hasher;
-        // The strategy, not the client order id: a stored run's ids carry its run id, and the
-        // same fills must give the same fingerprint wherever the run is kept.
-        for field in [fill.trade_id.as_str(), strategy.as_str(), fill.symbol.as_str(), fill.side.as_str()] {
-            h.update(field.as_bytes());
-            h.update([0x1f]);
-        }
-        // Formatted straight into the hash (the same bytes as `to_string`, no allocation).
-        let _ = write!(
-            DigestWriter(h),
-            "{}\x1f{}\x1f{}\x1f{}\x1e",
-            fill.qty.normalize(),
-            fill.price.normalize(),
-            fill.fee.normalize(),
-            fill.ts.0
-        );
+        self.digest.add(fill, strategy);
         self.fills += 1;
         self.fees_paid += fill.fee;
         self.turnover += fill.notional().abs();
@@ -311,7 +295,7 @@ impl Recorder {
         let conventions = Conventions::new(&rs, self.curve.interval(), self.config.max_curve_points);
         Report {
             schema: super::SCHEMA,
-            fingerprint: hex(&self.hasher.finalize()),
+            fingerprint: self.digest.finish(),
             currency: self.config.currency.as_str().to_owned(),
             start: Timestamp(start),
             end: Timestamp(end_ns),
@@ -332,14 +316,6 @@ impl Recorder {
             equity_curve,
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// `a / b` as a float, `None` when `b` is not positive.
@@ -387,15 +363,5 @@ fn benchmark(mut s: SymbolSlot, start_cash: Decimal) -> Benchmark {
         max_drawdown: dd.depth,
         max_drawdown_duration_secs: dd.longest_ns as f64 / 1e9,
         curve,
-    }
-}
-
-/// Feeds formatted text into a digest without building a `String`.
-struct DigestWriter<'a>(&'a mut Sha256);
-
-impl std::fmt::Write for DigestWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.update(s.as_bytes());
-        Ok(())
     }
 }
