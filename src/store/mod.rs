@@ -16,6 +16,7 @@
 pub mod batch;
 mod error;
 pub mod export;
+mod jsonb;
 mod postgres;
 pub mod protect;
 mod rows;
