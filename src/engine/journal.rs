@@ -83,7 +83,9 @@ struct Job {
 ///
 /// The guarantee, precisely:
 /// - [`Journal::commit`] (the engine calls it before anything reaches a venue) returns only
-///   once its batch and every batch handed over before it are durable.
+///   once its batch and every batch handed over before it are durable. Its batch is queued
+///   at once, behind the deferred one in flight, so the writer goes from one to the next
+///   without waiting for this thread.
 /// - [`Journal::commit_deferred`] (the engine's end-of-event batch: acks, fills, positions,
 ///   cash, monitors) queues the batch and returns; the engine goes on while it commits. At
 ///   most one deferred batch is in flight: handing over the next one first waits for it.
@@ -194,11 +196,14 @@ impl StoreJournal {
 
 impl Journal for StoreJournal {
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.settle()?;
         if batch.is_empty() {
-            return Ok(());
+            return self.settle();
         }
+        // Queued behind the deferred batch in flight, so the writer starts on it the moment
+        // that one is committed, without a round trip through this thread. A failure before
+        // it is reported first (the writer refuses this batch after one).
         let outcome = self.hand_over(batch)?;
+        self.settle()?;
         outcome.blocking_recv().unwrap_or(Err(StoreError::WriterGone))
     }
 

@@ -440,8 +440,10 @@ pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> R
         return Ok(());
     }
     validate(batch)?;
-    let mut ready = step::<DB>(0, batch).unwrap_or_else(|| Ok(Vec::new()))?;
-    let mut tx = pool.begin().await.map_err(tx_error(DB::BACKEND, "begin"))?;
+    // The database begins the transaction while the first statements are built.
+    let (tx, first) = tokio::join!(pool.begin(), async { step::<DB>(0, batch) });
+    let mut tx = tx.map_err(tx_error(DB::BACKEND, "begin"))?;
+    let mut ready = first.unwrap_or_else(|| Ok(Vec::new()))?;
     for k in 1.. {
         // `join!` polls the run first: it hands its statement to the database, then the next
         // step is built while the database works.
