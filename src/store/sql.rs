@@ -431,17 +431,34 @@ fn step<'q, DB: Dialect>(k: usize, b: &'q WriteBatch) -> Option<Result<Vec<Stmt<
     })
 }
 
-/// Writes the whole batch in one transaction: all of it or, on any error, none of it.
+/// Writes the whole batch in one transaction on a connection of the pool: all of it or, on
+/// any error, none of it (see [`apply_on`]).
+pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))?;
+    apply_on::<DB>(&mut conn, batch).await
+}
+
+/// A connection of the pool's, taken out of it for good: the one connection a single writer
+/// commits every batch on.
+pub(crate) async fn detached<DB: Dialect>(pool: &Pool<DB>) -> Result<DB::Connection, StoreError> {
+    Ok(pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))?.detach())
+}
+
+/// Writes the whole batch in one transaction on `conn`: all of it or, on any error, none of
+/// it.
 ///
 /// The statements of each step are built while the database runs the previous step's, so
 /// encoding rows (JSON on SQLite, column arrays on Postgres) overlaps the database's work.
-pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> Result<(), StoreError> {
+pub(crate) async fn apply_on<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
     validate(batch)?;
     // The database begins the transaction while the first statements are built.
-    let (tx, first) = tokio::join!(pool.begin(), async { step::<DB>(0, batch) });
+    let (tx, first) = tokio::join!(sqlx::Connection::begin(conn), async { step::<DB>(0, batch) });
     let mut tx = tx.map_err(tx_error(DB::BACKEND, "begin"))?;
     let mut ready = first.unwrap_or_else(|| Ok(Vec::new()))?;
     for k in 1.. {
