@@ -144,7 +144,8 @@ fn around_binds(rest: String) -> [String; 3] {
 /// one row to insert, a binary JSON array of the column values in order, read without
 /// parsing any text. `->>` returns a JSON
 /// string as TEXT, an integer as INTEGER (all 64 bits), a number as REAL (a double written
-/// in shortest round-trip form reads back exactly), true/false as 1/0 and null as NULL.
+/// in shortest round-trip form reads back within one unit in the last place: SQLite's
+/// decimal-to-double conversion is not always correctly rounded), true/false as 1/0 and null as NULL.
 /// `WHERE true` keeps an `ON CONFLICT` that follows from being read as part of the SELECT.
 fn json_insert(table: &str, cols: &[&str]) -> [String; 3] {
     let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {i}")).collect();
