@@ -1,6 +1,7 @@
 //! The SQLite side: connect options (WAL, `synchronous`), migrations, and the dialect.
 
 use super::error::{redact_url, StoreError};
+use super::jsonb::column_path;
 use super::sql::{dialect_io, Column, Dialect, WriteMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
@@ -148,7 +149,7 @@ fn around_binds(rest: String) -> [String; 3] {
 /// decimal-to-double conversion is not always correctly rounded), true/false as 1/0 and null as NULL.
 /// `WHERE true` keeps an `ON CONFLICT` that follows from being read as part of the SELECT.
 fn json_insert(table: &str, cols: &[&str]) -> [String; 3] {
-    let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {i}")).collect();
+    let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {}", column_path(cols.len(), i))).collect();
     around_binds(format!(")) INSERT INTO {table} ({}) SELECT {} FROM r WHERE true", cols.join(", "), values.join(", ")))
 }
 
@@ -156,8 +157,10 @@ fn json_insert(table: &str, cols: &[&str]) -> [String; 3] {
 /// holds first the `keys` values of the key of the row to update, then the new values of
 /// the other columns, read as in [`json_insert`].
 fn json_update(table: &str, cols: &[&str], keys: usize) -> [String; 3] {
-    let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {i}")).collect();
-    let on: Vec<String> = cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {i}")).collect();
+    let at = |i: usize| column_path(cols.len(), i);
+    let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {}", at(i))).collect();
+    let on: Vec<String> =
+        cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {}", at(i))).collect();
     around_binds(format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")))
 }
 
