@@ -140,14 +140,15 @@ fn oms_and_sim_only(orders: usize) {
     report("in-memory, OMS + sim only (no engine, no risk)", orders, elapsed, lat);
 }
 
-/// CPU time (from `schedstat`) of every thread of this process, by thread name with its
-/// trailing number dropped (`sqlx-sqlite-worker-3` → `sqlx-sqlite-worker-`), and of every
-/// local `postgres` server process, as `postgres (server)`.
-fn cpu_by_thread() -> std::collections::BTreeMap<String, Duration> {
+/// CPU time (from `schedstat`) of every thread of this process, keyed by its name with the
+/// trailing number dropped (`sqlx-sqlite-worker-3` → `sqlx-sqlite-worker-`) and its id, and
+/// of every local `postgres` server process, as `postgres (server)`.
+fn cpu_by_thread() -> std::collections::BTreeMap<(String, String), Duration> {
     let mut out = std::collections::BTreeMap::new();
     let mut add = |dir: &std::path::Path, name: String| {
         if let Some(t) = common::schedstat_cpu(dir) {
-            *out.entry(name).or_insert(Duration::ZERO) += t;
+            let id = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            *out.entry((name, id)).or_insert(Duration::ZERO) += t;
         }
     };
     let comm = |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm")).unwrap_or_default().trim().to_owned();
@@ -163,11 +164,17 @@ fn cpu_by_thread() -> std::collections::BTreeMap<String, Duration> {
     out
 }
 
-/// Prints the CPU each thread (and the local Postgres server) spent since `before`.
-fn report_cpu(before: &std::collections::BTreeMap<String, Duration>) {
-    let parts: Vec<String> = cpu_by_thread()
+/// Prints the CPU each thread name (and the local Postgres server) spent since `before`:
+/// per thread id, so that threads which ended in between (a previous case's SQLite
+/// connection) do not count against this case.
+fn report_cpu(before: &std::collections::BTreeMap<(String, String), Duration>) {
+    let mut by_name = std::collections::BTreeMap::<String, Duration>::new();
+    for ((name, id), t) in cpu_by_thread() {
+        let spent = t.saturating_sub(before.get(&(name.clone(), id)).copied().unwrap_or_default());
+        *by_name.entry(name).or_default() += spent;
+    }
+    let parts: Vec<String> = by_name
         .into_iter()
-        .map(|(name, t)| (name.clone(), t.saturating_sub(before.get(&name).copied().unwrap_or_default())))
         .filter(|(_, t)| *t >= Duration::from_millis(10))
         .map(|(name, t)| format!("{name} {:.2} s", t.as_secs_f64()))
         .collect();

@@ -1,7 +1,7 @@
 //! Where the engine commits its journal: nowhere (pure in-memory runs) or a [`Store`].
 
 use crate::model::StrategyId;
-use crate::store::{Store, StoreError, StrategyState, WriteBatch};
+use crate::store::{Store, StoreError, StoreWriter, StrategyState, WriteBatch};
 use std::fmt;
 use std::sync::Mutex;
 use tokio::sync::{mpsc, oneshot};
@@ -78,12 +78,14 @@ struct Job {
 }
 
 /// Commits batches to a [`Store`] (SQLite or Postgres) from a writer task that runs beside
-/// the engine thread, on the same connection pool, one transaction per batch, in the order
-/// they were handed over.
+/// the engine thread, on one connection of its own ([`Store::writer`]), one transaction per
+/// batch, in the order they were handed over; queries use the store's pool.
 ///
 /// The guarantee, precisely:
 /// - [`Journal::commit`] (the engine calls it before anything reaches a venue) returns only
-///   once its batch and every batch handed over before it are durable.
+///   once its batch and every batch handed over before it are durable. Its batch is queued
+///   at once, behind the deferred one in flight, so the writer goes from one to the next
+///   without waiting for this thread.
 /// - [`Journal::commit_deferred`] (the engine's end-of-event batch: acks, fills, positions,
 ///   cash, monitors) queues the batch and returns; the engine goes on while it commits. At
 ///   most one deferred batch is in flight: handing over the next one first waits for it.
@@ -114,13 +116,21 @@ impl fmt::Debug for StoreJournal {
     }
 }
 
-/// The writer task: applies batches in order, refusing everything after the first failure.
+/// The writer task: applies batches in order on one connection of its own (opened with the
+/// first batch), refusing everything after the first failure.
 async fn write_in_order(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut first_failure: Option<String> = None;
+    let mut writer: Option<StoreWriter> = None;
     while let Some(Job { batch, done }) = jobs.recv().await {
         let outcome = match &first_failure {
             Some(first) => Err(StoreError::EarlierCommitFailed(first.clone())),
-            None => store.apply(&batch).await,
+            None => match &mut writer {
+                Some(w) => w.apply(&batch).await,
+                None => match store.writer().await {
+                    Ok(w) => writer.insert(w).apply(&batch).await,
+                    Err(e) => Err(e),
+                },
+            },
         };
         if let Err(e) = &outcome {
             first_failure.get_or_insert_with(|| e.to_string());
@@ -194,11 +204,14 @@ impl StoreJournal {
 
 impl Journal for StoreJournal {
     fn commit(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.settle()?;
         if batch.is_empty() {
-            return Ok(());
+            return self.settle();
         }
+        // Queued behind the deferred batch in flight, so the writer starts on it the moment
+        // that one is committed, without a round trip through this thread. A failure before
+        // it is reported first (the writer refuses this batch after one).
         let outcome = self.hand_over(batch)?;
+        self.settle()?;
         outcome.blocking_recv().unwrap_or(Err(StoreError::WriterGone))
     }
 

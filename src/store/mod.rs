@@ -16,6 +16,7 @@
 pub mod batch;
 mod error;
 pub mod export;
+mod jsonb;
 mod postgres;
 pub mod protect;
 mod rows;
@@ -36,7 +37,7 @@ use crate::model::{
 };
 use rust_decimal::Decimal;
 use sql::{PositionSet, Select};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgConnection, PgPool, SqliteConnection, SqlitePool};
 
 /// The database of record: a pool over SQLite or Postgres.
 ///
@@ -47,6 +48,38 @@ pub enum Store {
     Sqlite(SqlitePool),
     /// A Postgres server.
     Postgres(PgPool),
+}
+
+/// The connection a journal's single writer commits every batch on (see [`Store::writer`]).
+pub struct StoreWriter(WriterConnection);
+
+/// The writer's connection, by backend.
+enum WriterConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+impl std::fmt::Debug for StoreWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.0 {
+            WriterConnection::Sqlite(_) => "sqlite",
+            WriterConnection::Postgres(_) => "postgres",
+        };
+        f.debug_tuple("StoreWriter").field(&backend).finish()
+    }
+}
+
+impl StoreWriter {
+    /// Writes the whole batch in one transaction, as [`Store::apply`] does.
+    ///
+    /// # Errors
+    /// As [`Store::apply`].
+    pub async fn apply(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        match &mut self.0 {
+            WriterConnection::Sqlite(conn) => sql::apply_on::<sqlx::Sqlite>(conn, batch).await,
+            WriterConnection::Postgres(conn) => sql::apply_on::<sqlx::Postgres>(conn, batch).await,
+        }
+    }
 }
 
 /// Which orders [`Store::orders`] returns. Every `None` field matches everything.
@@ -146,6 +179,21 @@ impl Store {
     /// duplicate audit row); [`StoreError::Transaction`] when begin/commit fails.
     pub async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         on_pool!(self, pool => sql::apply(pool, batch).await)
+    }
+
+    /// A connection of the store's own (taken out of the pool, with its settings) for the one
+    /// task that writes batches in order: every batch then runs on the same connection.
+    /// SQLite keeps its page cache between batches (a connection drops it whenever another
+    /// one wrote since its last transaction, and pooled batches alternated between two
+    /// connections); Postgres keeps its prepared statements. Reads go on using the pool.
+    ///
+    /// # Errors
+    /// [`StoreError::Transaction`] when no connection can be opened.
+    pub async fn writer(&self) -> Result<StoreWriter, StoreError> {
+        Ok(StoreWriter(match self {
+            Store::Sqlite(pool) => WriterConnection::Sqlite(sql::detached(pool).await?),
+            Store::Postgres(pool) => WriterConnection::Postgres(sql::detached(pool).await?),
+        }))
     }
 
     /// Orders matching `filter`, with history and trade ids, by `ts_init` then client order id.

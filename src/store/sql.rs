@@ -7,7 +7,7 @@
 //!
 //! Writes carry a table's rows in a statement whose text does not depend on the row count,
 //! so each connection prepares it once: on SQLite ([`WriteMode::Json`]) one bind holding the
-//! rows as a JSON array of arrays (decimals as strings, times as integers, so both stay
+//! rows as a binary JSON array of arrays (decimals as strings, times as integers, so both stay
 //! exact); on Postgres ([`WriteMode::Unnest`]) one array bind per column. Multi-row `VALUES`
 //! with one bind per value measured slower on both.
 
@@ -42,6 +42,9 @@ pub(crate) enum Val<'a> {
     Real(Option<f64>),
     /// BOOLEAN (0/1 in SQLite).
     Bool(bool),
+    /// BLOB: only the rows of a SQLite write statement, as one binary JSON array (no column
+    /// stores a blob).
+    Blob(Vec<u8>),
 }
 
 /// A JSON string, integer, number, boolean or null.
@@ -52,6 +55,7 @@ impl Serialize for Val<'_> {
             Val::Int(Some(v)) => s.serialize_i64(*v),
             Val::Real(Some(v)) => s.serialize_f64(*v),
             Val::Bool(v) => s.serialize_bool(*v),
+            Val::Blob(v) => s.serialize_bytes(v),
             Val::Text(None) | Val::Int(None) | Val::Real(None) => s.serialize_unit(),
         }
     }
@@ -60,16 +64,13 @@ impl Serialize for Val<'_> {
 /// How write statements carry their rows.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum WriteMode {
-    /// One bind per statement holding up to `max_rows` rows as a JSON array of arrays (the
-    /// column values in table order); `insert(table, columns)` gives the SQL before and after
-    /// that bind, up to where an `ON CONFLICT` clause may follow; `update(table, columns,
-    /// keys)` the SQL around the bind of an UPDATE that sets each row's non-key columns on
-    /// the row its key columns (the first `keys` columns) name.
-    Json {
-        insert: fn(&str, &[&str]) -> (String, String),
-        update: fn(&str, &[&str], usize) -> (String, String),
-        max_rows: usize,
-    },
+    /// Two binds per statement carrying up to `max_rows` rows in SQLite's binary JSON (see
+    /// [`super::jsonb::Encoded`]: the rows, then where each sits); `insert(table, columns)`
+    /// gives the SQL before the rows bind, between the two binds and after the second, up to
+    /// where an `ON CONFLICT` clause may follow; `update(table, columns, keys)` the same
+    /// three parts of an UPDATE that sets each row's non-key columns on the row its key
+    /// columns (the first `keys` columns) name.
+    Json { insert: fn(&str, &[&str]) -> [String; 3], update: fn(&str, &[&str], usize) -> [String; 3], max_rows: usize },
     /// One statement per table, one array bind per column, unpacked by
     /// `SELECT * FROM unnest($1::text[], $2::int8[], …)` (Postgres). The SQL text depends only
     /// on the table, so each connection prepares it once.
@@ -99,6 +100,7 @@ impl<'a> Column<'a> {
             Val::Int(_) => Column::Int(Vec::with_capacity(rows.len())),
             Val::Real(_) => Column::Real(Vec::with_capacity(rows.len())),
             Val::Bool(_) => Column::Bool(Vec::with_capacity(rows.len())),
+            Val::Blob(_) => return None,
         };
         for row in rows {
             match (&mut col, std::mem::replace(&mut row[i], Val::Int(None))) {
@@ -168,6 +170,7 @@ macro_rules! dialect_io {
                 Val::Int(v) => sep.push_bind(v),
                 Val::Real(v) => sep.push_bind(v),
                 Val::Bool(v) => sep.push_bind(v),
+                Val::Blob(v) => sep.push_bind(v),
             };
         }
 
@@ -272,8 +275,8 @@ pub(crate) fn insert_stmts<'q, DB: Dialect, const N: usize>(
     let tail = table.conflict_tail();
     match DB::WRITE {
         WriteMode::Json { insert, max_rows, .. } => {
-            let (head, after_bind) = insert(table.name, &table.cols);
-            json_stmts(table, op, &rows, max_rows, &head, &format!("{after_bind}{tail}"))
+            let [head, mid, after_binds] = insert(table.name, &table.cols);
+            json_stmts(table, op, &rows, max_rows, [&head, &mid, &format!("{after_binds}{tail}")])
         }
         WriteMode::Unnest => {
             let n = rows.len();
@@ -302,8 +305,8 @@ pub(crate) fn update_stmts<'q, DB: Dialect, const N: usize>(
     debug_assert_eq!(table.cols[..keys], *table.key, "{}: key columns come first", table.name);
     let mut stmts = match DB::WRITE {
         WriteMode::Json { update, max_rows, .. } => {
-            let (head, tail) = update(table.name, &table.cols, keys);
-            json_stmts(table, "update", &rows, max_rows, &head, &tail)?
+            let [head, mid, tail] = update(table.name, &table.cols, keys);
+            json_stmts(table, "update", &rows, max_rows, [&head, &mid, &tail])?
         }
         WriteMode::Unnest => {
             let n = rows.len();
@@ -321,22 +324,22 @@ pub(crate) fn update_stmts<'q, DB: Dialect, const N: usize>(
     Ok(stmts)
 }
 
-/// `head <bind> tail` once per chunk of `max_rows` rows, each chunk bound as one JSON array
-/// of rows.
+/// `head <rows> mid <spans> tail` once per chunk of `max_rows` rows, each chunk bound as
+/// SQLite's binary JSON (see [`super::jsonb`]).
 fn json_stmts<'q, DB: Dialect, const N: usize>(
     table: &Table<N>,
     op: &'static str,
     rows: &[[Val<'_>; N]],
     max_rows: usize,
-    head: &str,
-    tail: &str,
+    [head, mid, tail]: [&str; 3],
 ) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
     rows.chunks(max_rows.max(1))
         .map(|chunk| {
-            let json = serde_json::to_string(&chunk.iter().map(|r| r.as_slice()).collect::<Vec<_>>())
-                .map_err(|e| StoreError::InvalidBatch(format!("cannot encode {} rows as JSON: {e}", table.name)))?;
+            let encoded = super::jsonb::rows(table.name, chunk)?;
             let mut qb = QueryBuilder::<DB>::new(head);
-            bind(&mut qb, Val::Text(Some(Cow::Owned(json))));
+            bind(&mut qb, Val::Blob(encoded.rows));
+            qb.push(mid);
+            bind(&mut qb, Val::Blob(encoded.spans));
             qb.push(tail);
             Ok(Stmt::new(qb, table.name, op, chunk.len()))
         })
@@ -428,17 +431,36 @@ fn step<'q, DB: Dialect>(k: usize, b: &'q WriteBatch) -> Option<Result<Vec<Stmt<
     })
 }
 
-/// Writes the whole batch in one transaction: all of it or, on any error, none of it.
-///
-/// The statements of each step are built while the database runs the previous step's, so
-/// encoding rows (JSON on SQLite, column arrays on Postgres) overlaps the database's work.
+/// Writes the whole batch in one transaction on a connection of the pool: all of it or, on
+/// any error, none of it (see [`apply_on`]).
 pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
+    let mut conn = pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))?;
+    apply_on::<DB>(&mut conn, batch).await
+}
+
+/// A connection of the pool's, taken out of it for good: the one connection a single writer
+/// commits every batch on.
+pub(crate) async fn detached<DB: Dialect>(pool: &Pool<DB>) -> Result<DB::Connection, StoreError> {
+    Ok(pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))?.detach())
+}
+
+/// Writes the whole batch in one transaction on `conn`: all of it or, on any error, none of
+/// it.
+///
+/// The statements of each step are built while the database runs the previous step's, so
+/// encoding rows (JSON on SQLite, column arrays on Postgres) overlaps the database's work.
+pub(crate) async fn apply_on<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteBatch) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
     validate(batch)?;
-    let mut ready = step::<DB>(0, batch).unwrap_or_else(|| Ok(Vec::new()))?;
-    let mut tx = pool.begin().await.map_err(tx_error(DB::BACKEND, "begin"))?;
+    // The database begins the transaction while the first statements are built.
+    let (tx, first) = tokio::join!(sqlx::Connection::begin(conn), async { step::<DB>(0, batch) });
+    let mut tx = tx.map_err(tx_error(DB::BACKEND, "begin"))?;
+    let mut ready = first.unwrap_or_else(|| Ok(Vec::new()))?;
     for k in 1.. {
         // `join!` polls the run first: it hands its statement to the database, then the next
         // step is built while the database works.

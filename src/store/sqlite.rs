@@ -1,6 +1,7 @@
 //! The SQLite side: connect options (WAL, `synchronous`), migrations, and the dialect.
 
 use super::error::{redact_url, StoreError};
+use super::jsonb::column_path;
 use super::sql::{dialect_io, Column, Dialect, WriteMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
@@ -129,33 +130,38 @@ impl Dialect for Sqlite {
     }
 }
 
-/// The bound JSON array's rows as `r (v)`, each turned into binary JSON once (the text up to
-/// the bind; the statement closes the call with `))`).
-const JSON_ROWS: &str = "WITH r (v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each(";
+/// The rows of the two binds (see [`super::jsonb::Encoded`]) as `r (v)`, each row cut out
+/// of the first bind as one binary JSON array: the SQL before the first bind and between the
+/// two (the statement closes the `json_each` call with `))`).
+pub(crate) const ROWS_SQL: [&str; 2] =
+    ["WITH r (v) AS MATERIALIZED (SELECT substr(", ", (value >> 32) + 1, value & 4294967295) FROM json_each("];
 
-/// `INSERT INTO <table> (<cols>) SELECT … FROM json_each(<bind>)`, split at the bind: each
-/// element of the bound array is one row, an array of the column values in order.
-///
-/// Each row is turned into SQLite's binary JSON once, in a materialized CTE (`json_each`
-/// would otherwise render it as text again for every column read). `->>` returns a JSON
-/// string as TEXT, an integer as INTEGER (all 64 bits), a number as REAL (a double written
-/// in shortest round-trip form reads back exactly), true/false as 1/0 and null as NULL.
-/// `WHERE true` keeps an `ON CONFLICT` that follows from being read as part of the SELECT.
-fn json_insert(table: &str, cols: &[&str]) -> (String, String) {
-    let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {i}")).collect();
-    (
-        JSON_ROWS.to_owned(),
-        format!(")) INSERT INTO {table} ({}) SELECT {} FROM r WHERE true", cols.join(", "), values.join(", ")),
-    )
+/// The three parts of a statement around the two binds, its text after them being `rest`.
+fn around_binds(rest: String) -> [String; 3] {
+    [ROWS_SQL[0].to_owned(), ROWS_SQL[1].to_owned(), rest]
 }
 
-/// `UPDATE <table> SET … FROM json_each(<bind>) WHERE <keys match>`, split at the bind:
-/// each element of the bound array is one row, its first `keys` values the key of the row
-/// to update, the rest the new values of the other columns, read as in [`json_insert`].
-fn json_update(table: &str, cols: &[&str], keys: usize) -> (String, String) {
-    let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {i}")).collect();
-    let on: Vec<String> = cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {i}")).collect();
-    (JSON_ROWS.to_owned(), format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")))
+/// `INSERT INTO <table> (<cols>) SELECT … FROM r`, around the two binds: each row of `r` is
+/// one row to insert, a binary JSON array of the column values in order, read without
+/// parsing any text. `->>` returns a JSON
+/// string as TEXT, an integer as INTEGER (all 64 bits), a number as REAL (a double written
+/// in shortest round-trip form reads back within one unit in the last place: SQLite's
+/// decimal-to-double conversion is not always correctly rounded), true/false as 1/0 and null as NULL.
+/// `WHERE true` keeps an `ON CONFLICT` that follows from being read as part of the SELECT.
+fn json_insert(table: &str, cols: &[&str]) -> [String; 3] {
+    let values: Vec<String> = (0..cols.len()).map(|i| format!("v ->> {}", column_path(cols.len(), i))).collect();
+    around_binds(format!(")) INSERT INTO {table} ({}) SELECT {} FROM r WHERE true", cols.join(", "), values.join(", ")))
+}
+
+/// `UPDATE <table> SET … FROM r WHERE <keys match>`, around the two binds: each row of `r`
+/// holds first the `keys` values of the key of the row to update, then the new values of
+/// the other columns, read as in [`json_insert`].
+fn json_update(table: &str, cols: &[&str], keys: usize) -> [String; 3] {
+    let at = |i: usize| column_path(cols.len(), i);
+    let set: Vec<String> = cols.iter().enumerate().skip(keys).map(|(i, c)| format!("{c} = v ->> {}", at(i))).collect();
+    let on: Vec<String> =
+        cols[..keys].iter().enumerate().map(|(i, c)| format!("{table}.{c} = v ->> {}", at(i))).collect();
+    around_binds(format!(")) UPDATE {table} SET {} FROM r WHERE {}", set.join(", "), on.join(" AND ")))
 }
 
 #[cfg(test)]
@@ -168,8 +174,8 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("plan.db").display());
         let pool = connect(&url, SqliteSync::Normal).await.unwrap();
         let t = &super::super::rows::ORDER_CHANGES;
-        let (head, tail) = json_update(t.name, &t.cols, t.key.len());
-        let sql = format!("EXPLAIN QUERY PLAN {head}'[]'{tail}");
+        let [head, mid, tail] = json_update(t.name, &t.cols, t.key.len());
+        let sql = format!("EXPLAIN QUERY PLAN {head}x''{mid}'[]'{tail}");
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql).fetch_all(&pool).await.unwrap();
         let steps: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
         assert!(steps.iter().any(|s| s.starts_with("SEARCH orders USING") && s.ends_with("(cid=?)")), "{steps:?}");

@@ -1,6 +1,7 @@
 //! The store journal's background writer, on a real SQLite file and a real Postgres
-//! database: deferred batches are read back by queries and survive a drop; a failed one
-//! stops the writer and halts the engine at its next barrier, before the venue sees more.
+//! database: deferred batches are read back by queries and survive a drop; a barrier queued
+//! behind one commits after it; a failed one stops the writer and halts the engine at its
+//! next barrier, before the venue sees more.
 
 use crate::support::*;
 use luatrade::data::{MarketEvent, TradeTick};
@@ -45,6 +46,27 @@ fn deferred_batches_are_read_back_by_queries_and_survive_a_drop() {
         drop(j); // no sync: dropping waits for the batch in flight
         let j = StoreJournal::connect(&url).unwrap();
         assert_eq!(stored_cids(&j), ["d-1", "d-2"], "{url}");
+    }
+}
+
+#[test]
+fn a_barrier_queued_behind_a_deferred_batch_commits_after_it_and_is_durable_on_return() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in databases(dir.path()) {
+        let mut j = StoreJournal::connect(&url).unwrap();
+        j.commit_deferred(batch_with("d-1")).unwrap();
+        // Marked as stored: the update fails the batch unless the deferred one ran first.
+        let mut barrier = batch_with("d-1");
+        let cid = barrier.orders.keys().next().unwrap().clone();
+        barrier.known_orders.insert(cid);
+        barrier.order(&limit_order("b-2", "s", "AAPL", Side::Buy, dec!(2), at(1)), None);
+        j.commit(barrier).expect("the barrier runs after the deferred batch");
+        // Read through another connection: nothing waits for the writer here.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let other = rt.block_on(Store::connect(&url)).unwrap();
+        let stored = rt.block_on(other.orders(&OrderFilter::default())).unwrap();
+        assert_eq!(cids(&stored), ["d-1", "b-2"], "both durable when the barrier returns ({url})");
+        rt.block_on(other.close());
     }
 }
 

@@ -381,6 +381,42 @@ async fn a_batch_failing_midway_leaves_nothing_behind() {
     .await;
 }
 
+/// A writer keeps one connection for every batch: a batch failing in the database midway is
+/// rolled back on it and the next batch commits; reads through the pool see each commit;
+/// the writer's connection is outside the pool, so closing the store does not wait on it.
+#[tokio::test]
+async fn the_writer_connection_commits_after_a_failed_batch_and_does_not_hold_the_pool() {
+    on_both(|store| async move {
+        let mut writer = store.writer().await.unwrap();
+        let mut first = limit_order("w-1", "s1", "AAPL", Side::Buy, dec!(1), at(0));
+        let mut b1 = WriteBatch::default();
+        step(&mut b1, &mut first, OrderEvent::Submitted { ts: at(1) });
+        writer.apply(&b1).await.unwrap();
+        assert_eq!(store.orders(&OrderFilter::default()).await.unwrap(), vec![first.clone()]);
+
+        // An audit row that repeats (cid, seq): the database refuses it after other rows.
+        let mut bad = WriteBatch::default();
+        let second = limit_order("w-2", "s1", "AAPL", Side::Buy, dec!(1), at(2));
+        bad.order(&second, None);
+        bad.orders.insert(first.cid.clone(), first.clone());
+        bad.order_events.push((first.cid.clone(), first.history()[0].clone()));
+        let err = writer.apply(&bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::Write { table: "order_events", .. }), "{err}");
+
+        let mut third = limit_order("w-3", "s1", "AAPL", Side::Buy, dec!(1), at(3));
+        let mut b3 = WriteBatch::default();
+        step(&mut b3, &mut third, OrderEvent::Submitted { ts: at(4) });
+        writer.apply(&b3).await.expect("the same connection goes on after a rollback");
+        assert_eq!(store.orders(&OrderFilter::default()).await.unwrap(), vec![first, third]);
+
+        tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
+            .await
+            .expect("closing the pool does not wait for the writer's connection");
+        drop(writer);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_audit_row_without_its_order_is_refused_before_writing() {
     on_both(|store| async move {
