@@ -59,22 +59,19 @@ impl FillDigest {
 /// The decimal digits of `v`, last digit first, into `out`; returns how many.
 fn digits_reversed(mut v: u128, out: &mut [u8; 40]) -> usize {
     let mut n = 0;
-    // u64 division is far cheaper than u128's; money amounts fit.
-    if let Ok(mut small) = u64::try_from(v) {
-        loop {
-            out[n] = b'0' + (small % 10) as u8;
-            small /= 10;
-            n += 1;
-            if small == 0 {
-                return n;
-            }
-        }
-    }
-    loop {
+    // u128 division is far slower than u64's: only digits above u64's range take it (money
+    // amounts never do).
+    while v > u128::from(u64::MAX) {
         out[n] = b'0' + (v % 10) as u8;
         v /= 10;
         n += 1;
-        if v == 0 {
+    }
+    let mut small = u64::try_from(v).unwrap_or(u64::MAX);
+    loop {
+        out[n] = b'0' + (small % 10) as u8;
+        small /= 10;
+        n += 1;
+        if small == 0 {
             return n;
         }
     }
