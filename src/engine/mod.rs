@@ -431,10 +431,16 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// the venue (so every order row is durable before the venue sees it). What the venue
     /// answers is applied but committed later, with the rest of the event: at most two
     /// commits per market event (new orders, then everything that followed).
+    #[inline(always)]
     fn send(&mut self) -> Result<(), EngineError> {
         if self.actions.is_empty() {
             return Ok(()); // most events send nothing
         }
+        self.send_actions()
+    }
+
+    #[inline(never)] // keeps the empty-case check above small enough to inline
+    fn send_actions(&mut self) -> Result<(), EngineError> {
         let mut events = std::mem::take(&mut self.events);
         loop {
             if self.actions.is_empty() {
@@ -458,7 +464,16 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         Ok(())
     }
 
+    #[inline]
     fn commit(&mut self, kind: Commit) -> Result<(), EngineError> {
+        if matches!(kind, Commit::Deferred) && !self.oms.journaling() {
+            return Ok(()); // nothing is journaled (an in-memory run): no batch, nothing to wait for
+        }
+        self.commit_batch(kind)
+    }
+
+    #[inline(never)] // keeps the empty-case check above small enough to inline
+    fn commit_batch(&mut self, kind: Commit) -> Result<(), EngineError> {
         // Protection changes (monitors, risk audit) commit even when the books did not change.
         let protection = self.oms.journaling() && {
             self.collect_risk_audit();
@@ -501,10 +516,15 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         }
     }
 
+    #[inline]
     fn apply_events(&mut self, events: &mut Vec<VenueEvent>) {
-        if events.is_empty() {
-            return;
+        if !events.is_empty() {
+            self.apply_venue_events(events);
         }
+    }
+
+    #[inline(never)] // keeps the empty-case check above small enough to inline
+    fn apply_venue_events(&mut self, events: &mut Vec<VenueEvent>) {
         for ev in events.drain(..) {
             // Risk's day-trade rule needs the position a fill started from.
             let fill = match &ev {

@@ -185,9 +185,13 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
             MarketEvent::Quote(s, q) => host.on_quote(view, s, q),
         });
         self.act(intents)?;
-        let reloaded = self.with_view(|host, view| host.poll_reload(view));
-        self.act(reloaded)?;
-        self.start_new()?;
+        if self.host.may_reload() {
+            let reloaded = self.with_view(|host, view| host.poll_reload(view));
+            self.act(reloaded)?;
+        }
+        if self.host.has_unstarted() {
+            self.start_new()?;
+        }
         self.engine.collect_updates = self.host.wants_updates();
         if let Some(every) = self.host.config().state_save_every {
             if self.last_state_save.elapsed() >= every {
@@ -301,7 +305,16 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
     }
 
     /// Hands fills and order updates to their strategies until nothing new comes back.
+    #[inline]
     fn deliver_updates(&mut self) -> Result<(), EngineError> {
+        if self.engine.updates.is_empty() {
+            return Ok(()); // most events change nothing a strategy listens to
+        }
+        self.deliver_pending_updates()
+    }
+
+    #[inline(never)] // keeps the empty-case check above small enough to inline
+    fn deliver_pending_updates(&mut self) -> Result<(), EngineError> {
         for _ in 0..8 {
             let updates = std::mem::take(&mut self.engine.updates);
             if updates.is_empty() {
@@ -325,7 +338,16 @@ impl<V: Venue, J: Journal> StrategyRunner<V, J> {
 
     /// Turns strategy commands into engine requests. A refused request is logged and
     /// counted; it never stops the others.
+    #[inline]
     fn act(&mut self, intents: Vec<Intent>) -> Result<(), EngineError> {
+        if intents.is_empty() && !self.host.has_settlements() {
+            return Ok(()); // most callbacks ask for nothing
+        }
+        self.act_on(intents)
+    }
+
+    #[inline(never)] // keeps the empty-case check above small enough to inline
+    fn act_on(&mut self, intents: Vec<Intent>) -> Result<(), EngineError> {
         for Intent { strategy, command } in intents {
             let result = match command {
                 Command::Submit { mut request } => {

@@ -212,6 +212,26 @@ impl StrategyHost {
         &self.config
     }
 
+    /// Whether halts or state saves are queued (what the runner settles after acting): a
+    /// cheap check for the common case of nothing to do.
+    #[must_use]
+    pub fn has_settlements(&self) -> bool {
+        !self.halts.is_empty() || !self.saves.is_empty()
+    }
+
+    /// Whether [`StrategyHost::poll_reload`] can have anything to do: a watcher is running or
+    /// file changes wait for their debounce (never in a backtest).
+    #[must_use]
+    pub fn may_reload(&self) -> bool {
+        self.watcher.is_some() || !self.pending.is_empty()
+    }
+
+    /// Whether strategies loaded mid-run wait to be started ([`StrategyHost::take_unstarted`]).
+    #[must_use]
+    pub fn has_unstarted(&self) -> bool {
+        !self.unstarted.is_empty()
+    }
+
     /// Takes the strategies that stopped receiving callbacks since the last call (stopped,
     /// paused or disabled), for the engine side to cancel or leave their open orders.
     pub fn take_halts(&mut self) -> Vec<Halt> {
