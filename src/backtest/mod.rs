@@ -422,7 +422,11 @@ impl RunContext<'_> {
 
 /// Hands the fills and bookings since the last call to the recorder.
 fn drain<J: Journal>(runner: &mut StrategyRunner<SimVenue, J>, buf: &mut Vec<Booking>, recorder: &mut Recorder) {
-    runner.engine_mut().oms_mut().drain_bookings_into(buf);
+    let oms = runner.engine_mut().oms_mut();
+    if !oms.has_bookings() {
+        return;
+    }
+    oms.drain_bookings_into(buf);
     for b in buf.drain(..) {
         recorder.on_fill(&b.fill, &b.trade.strategy_id, b.llm.as_ref());
         recorder.on_trade(&b.trade, b.llm.as_ref());

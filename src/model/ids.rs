@@ -38,8 +38,44 @@ pub enum IdError {
     },
 }
 
+/// The texts of the id kinds whose values come from a small set (symbols, currencies,
+/// accounts, strategies): equal texts share one allocation, so comparing two such ids ends
+/// at the pointer. Equality never depends on it (different pointers still compare the text);
+/// past [`INTERN_MAX`] texts new ones are simply not shared.
+static INTERNED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<Arc<str>>>> =
+    std::sync::OnceLock::new();
+
+/// How many distinct texts the interner keeps at most (a guard against a feed of endless
+/// distinct symbols turning it into a leak).
+const INTERN_MAX: usize = 100_000;
+
+/// The shared allocation for `s` (made on first use).
+fn intern(s: &str) -> Arc<str> {
+    let set = INTERNED.get_or_init(Default::default);
+    // A poisoned lock only means another thread panicked mid-insert; the set is still valid.
+    let mut set = set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(shared) = set.get(s) {
+        return shared.clone();
+    }
+    let text: Arc<str> = Arc::from(s);
+    if set.len() < INTERN_MAX {
+        set.insert(text.clone());
+    }
+    text
+}
+
+/// The text of a new id: shared (see [`intern`]) for the kinds marked `interned`.
+macro_rules! id_text {
+    (interned, $s:expr) => {
+        intern($s)
+    };
+    (owned, $s:expr) => {
+        Arc::from($s)
+    };
+}
+
 macro_rules! text_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $sharing:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Eq, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -86,7 +122,7 @@ macro_rules! text_id {
                 if s.is_empty() {
                     return Err(IdError::Empty { kind: $kind });
                 }
-                Ok(Self(s.into()))
+                Ok(Self(id_text!($sharing, s.as_str())))
             }
 
             /// Builds the id from borrowed text with a single allocation (for ids made on a
@@ -98,7 +134,7 @@ macro_rules! text_id {
                 if s.is_empty() {
                     return Err(IdError::Empty { kind: $kind });
                 }
-                Ok(Self(Arc::from(s)))
+                Ok(Self(id_text!($sharing, s)))
             }
 
             /// The id as text.
@@ -132,32 +168,38 @@ macro_rules! text_id {
 text_id!(
     /// An instrument's symbol as the venue spells it (`AAPL`, `BTCUSDT`).
     Symbol,
-    "symbol"
+    "symbol",
+    interned
 );
 text_id!(
     /// A strategy's id: the file stem of its Lua script, or a name for API/manual flow.
     StrategyId,
-    "strategy id"
+    "strategy id",
+    interned
 );
 text_id!(
     /// The venue's own id for an order, known once the venue acknowledges it.
     VenueOrderId,
-    "venue order id"
+    "venue order id",
+    owned
 );
 text_id!(
     /// The venue's id for one execution; a second fill with the same id is a duplicate.
     TradeId,
-    "trade id"
+    "trade id",
+    owned
 );
 text_id!(
     /// An account (or a strategy's virtual sub-ledger) that holds cash and positions.
     AccountId,
-    "account id"
+    "account id",
+    interned
 );
 text_id!(
     /// A currency or asset code (`USD`, `USDT`, `BTC`).
     Currency,
-    "currency"
+    "currency",
+    interned
 );
 
 /// The longest client order id any supported venue accepts (Alpaca allows 128, Binance 36).
@@ -319,6 +361,22 @@ mod tests {
 
     fn sid(s: &str) -> StrategyId {
         StrategyId::try_new(s).unwrap()
+    }
+
+    #[test]
+    fn symbols_and_currencies_share_their_text_and_trade_ids_do_not() {
+        let (a, b) = (Symbol::try_new(String::from("INTERN1")).unwrap(), Symbol::try_from_str("INTERN1").unwrap());
+        assert!(Arc::ptr_eq(&a.0, &b.0), "equal symbols made apart share one text");
+        let (c, d) = (Currency::try_new("XIN").unwrap(), Currency::try_new("XIN").unwrap());
+        assert!(Arc::ptr_eq(&c.0, &d.0));
+        let (t, u) = (TradeId::try_new("t-intern").unwrap(), TradeId::try_new("t-intern").unwrap());
+        assert!(!Arc::ptr_eq(&t.0, &u.0), "trade ids are unbounded: never interned");
+        assert_eq!(t, u, "equality reads the text when the pointers differ");
+        assert_ne!(Symbol::try_new("INTERN2").unwrap(), a);
+        // Past the cap a text is not shared, and still equal to its interned twin.
+        let unshared = Symbol(Arc::from("INTERN1"));
+        assert!(!Arc::ptr_eq(&unshared.0, &a.0));
+        assert_eq!(unshared, a);
     }
 
     #[test]

@@ -469,6 +469,12 @@ impl Oms {
         std::mem::take(&mut self.bookings)
     }
 
+    /// Whether bookings wait to be taken (most market events book nothing).
+    #[must_use]
+    pub fn has_bookings(&self) -> bool {
+        !self.bookings.is_empty()
+    }
+
     /// Moves bookings since the last call into `out` (keeps both allocations).
     pub fn drain_bookings_into(&mut self, out: &mut Vec<Booking>) {
         out.append(&mut self.bookings);
