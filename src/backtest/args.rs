@@ -45,7 +45,7 @@ pub struct BacktestArgs {
     pub to: Option<String>,
     /// Starting cash.
     /// [default: 100000]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cash: Option<Decimal>,
     /// Account currency.
     /// [default: USD]
@@ -53,7 +53,7 @@ pub struct BacktestArgs {
     pub currency: Option<String>,
     /// Taker fee in basis points of notional (market and marketable orders).
     /// [default: 1]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub fees: Option<Decimal>,
     /// Maker fee in basis points (resting limit orders; negative for a rebate).
     /// [default: 0]
@@ -61,14 +61,14 @@ pub struct BacktestArgs {
     pub maker_fees: Option<Decimal>,
     /// Slippage in basis points against the order on market fills.
     /// [default: 2]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub slippage: Option<Decimal>,
     /// When market orders fill.
     /// [default: next-open]
     #[arg(long, value_enum)]
     pub fill_at: Option<FillAtArg>,
     /// Largest share of a bar's volume one order may take (e.g. 0.1); unlimited if absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_volume_share: Option<Decimal>,
     /// LLM/external signals (JSONL) replayed in time order with the prices.
     #[arg(long)]
@@ -300,4 +300,33 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
     }
     println!("report: {}", out.join("report.html").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: BacktestArgs,
+    }
+
+    fn args(list: &[&str]) -> BacktestArgs {
+        Cli::try_parse_from(std::iter::once("backtest").chain(list.iter().copied())).unwrap().a
+    }
+
+    fn err(list: &[&str]) -> String {
+        format!("{:#}", resolve(&args(list)).unwrap_err())
+    }
+
+    #[test]
+    fn negative_numbers_reach_the_range_checks() {
+        // Before: clap refused `--cash -5` as "unexpected argument '-5'".
+        assert!(err(&["--cash", "-5"]).contains("--cash -5: must be positive"));
+        assert!(err(&["--fees", "-1"]).contains("--fees -1: must not be negative"));
+        assert!(err(&["--slippage", "-3"]).contains("--slippage -3: must not be negative"));
+        assert!(err(&["--max-volume-share", "-0.1"]).contains("must be in (0, 1]"));
+    }
 }
