@@ -113,6 +113,9 @@ pub struct BacktestArgs {
     pub quiet: bool,
 }
 
+/// 100% in basis points.
+const FULL_BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
+
 fn time(s: &str, flag: &str) -> Result<crate::model::Timestamp> {
     parse_time(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
@@ -187,13 +190,21 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
     c.currency = Currency::try_new(&currency).with_context(|| format!("--currency {currency}"))?;
     let fees = args.fees.or(file.fees).unwrap_or(Decimal::ONE);
     let slippage = args.slippage.or(file.slippage).unwrap_or(Decimal::TWO);
+    let maker_fees = args.maker_fees.or(file.maker_fees).unwrap_or(Decimal::ZERO);
     for (flag, v) in [("fees", fees), ("slippage", slippage)] {
         if v < Decimal::ZERO {
             bail!("--{flag} {v}: must not be negative");
         }
     }
+    // 10,000 basis points are the whole notional: a fee or slippage that large would fill a
+    // sell at or below zero (the venue clamps it to one tick), so it is surely a typo.
+    for (flag, v) in [("fees", fees), ("maker-fees", maker_fees), ("slippage", slippage)] {
+        if v.abs() >= FULL_BPS {
+            bail!("--{flag} {v}: basis points must be below 10000 (100%) in size");
+        }
+    }
     c.sim.taker_fee_bps = fees;
-    c.sim.maker_fee_bps = args.maker_fees.or(file.maker_fees).unwrap_or(Decimal::ZERO);
+    c.sim.maker_fee_bps = maker_fees;
     c.sim.slippage_bps = slippage;
     let fill_at = match (args.fill_at, file.fill_at.as_deref()) {
         (Some(f), _) => f,
@@ -328,5 +339,15 @@ mod tests {
         assert!(err(&["--fees", "-1"]).contains("--fees -1: must not be negative"));
         assert!(err(&["--slippage", "-3"]).contains("--slippage -3: must not be negative"));
         assert!(err(&["--max-volume-share", "-0.1"]).contains("must be in (0, 1]"));
+    }
+
+    #[test]
+    fn basis_points_of_the_whole_notional_or_more_are_refused() {
+        assert!(err(&["--slippage", "10001"]).contains("--slippage 10001: basis points must be below 10000"));
+        assert!(err(&["--fees", "10000"]).contains("--fees 10000"));
+        assert!(err(&["--maker-fees", "-20000"]).contains("--maker-fees -20000"));
+        let ok = resolve(&args(&["--slippage", "9999", "--fees", "50", "--maker-fees", "-2"])).unwrap();
+        assert_eq!(ok.config.sim.slippage_bps, Decimal::from(9999));
+        assert_eq!(ok.config.sim.maker_fee_bps, Decimal::from(-2));
     }
 }
