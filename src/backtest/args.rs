@@ -247,10 +247,22 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
             other => format!("{name}={other}"),
         })
         .collect();
+    let from_file = specs.len();
     specs.extend(args.param.iter().cloned());
     let mut by_name: std::collections::BTreeMap<String, ParamRange> = std::collections::BTreeMap::new();
-    for p in &specs {
+    let mut flag_given: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    for (i, p) in specs.iter().enumerate() {
         let r: ParamRange = p.parse()?;
+        if i >= from_file {
+            // A flag replaces the file's value, but two flags for one name are a mistake:
+            // the second would silently drop the first's values from the grid.
+            if let Some(first) = flag_given.insert(r.name.clone(), p) {
+                bail!(
+                    "--param {p}: '{}' is already given by --param {first}; give it once (a list or range sweeps it)",
+                    r.name
+                );
+            }
+        }
         by_name.insert(r.name.clone(), r);
     }
     let mut ranges = Vec::new();
@@ -349,5 +361,15 @@ mod tests {
         let ok = resolve(&args(&["--slippage", "9999", "--fees", "50", "--maker-fees", "-2"])).unwrap();
         assert_eq!(ok.config.sim.slippage_bps, Decimal::from(9999));
         assert_eq!(ok.config.sim.maker_fee_bps, Decimal::from(-2));
+    }
+
+    #[test]
+    fn one_name_given_twice_by_flags_is_refused() {
+        // Before: the second `--param fast` silently replaced the first's grid.
+        let e = err(&["--param", "fast=5..20:5", "--param", "fast=1,2"]);
+        assert!(e.contains("'fast' is already given by --param fast=5..20:5"), "{e}");
+        let ok = resolve(&args(&["--param", "fast=5..20:5", "--param", "slow=30"])).unwrap();
+        assert_eq!(ok.ranges.len(), 1);
+        assert_eq!(ok.config.params.get("slow"), Some(&serde_json::json!(30)));
     }
 }
