@@ -9,6 +9,7 @@ use crate::venue::sim::FillAt;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// When the simulated venue fills a market order.
@@ -289,29 +290,31 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
         let started = std::time::Instant::now();
         let result = sweep::sweep(&config, &ranges, &rank_by, args.threads)?;
         let points = result.rows.len();
-        print!("{}", result.table());
+        let mut text = result.table();
         let csv = out.join("sweep.csv");
         std::fs::write(&csv, result.csv()).with_context(|| format!("writing {}", csv.display()))?;
         let json = out.join("sweep.json");
         std::fs::write(&json, serde_json::to_vec_pretty(&result)?)
             .with_context(|| format!("writing {}", json.display()))?;
-        println!(
+        let _ = writeln!(
+            text,
             "{points} runs ranked by {rank_by} in {:.2?}; table in {} and {}",
             started.elapsed(),
             csv.display(),
             json.display()
         );
-        return Ok(());
+        return emit(&mut std::io::stdout().lock(), &text);
     }
     let outcome = run(&config)?;
     let write_started = std::time::Instant::now();
     outcome.report.write_files(&out).with_context(|| format!("writing the report to {}", out.display()))?;
     let total = outcome.elapsed + write_started.elapsed();
-    print!("{}", outcome.report.summary());
+    let mut text = outcome.report.summary();
     for w in &outcome.warnings {
-        println!("warning: {w}");
+        let _ = writeln!(text, "warning: {w}");
     }
-    println!(
+    let _ = writeln!(
+        text,
         "{} price events in {:.2?} ({:.0} events/s incl. report files); fingerprint {}",
         outcome.events,
         total,
@@ -319,10 +322,22 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
         outcome.report.fingerprint()
     );
     if let Some(db) = &config.db {
-        println!("stored as run {} in {}", outcome.run_id, crate::store::redact_url(db));
+        let _ = writeln!(text, "stored as run {} in {}", outcome.run_id, crate::store::redact_url(db));
     }
-    println!("report: {}", out.join("report.html").display());
-    Ok(())
+    let _ = writeln!(text, "report: {}", out.join("report.html").display());
+    emit(&mut std::io::stdout().lock(), &text)
+}
+
+/// Writes the terminal output. A closed pipe (`luatrade backtest | head`) ends it quietly:
+/// the report files are written by then, and the reader asked for no more.
+///
+/// # Errors
+/// Any other write failure, naming standard output.
+fn emit(out: &mut impl std::io::Write, text: &str) -> Result<()> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to standard output"),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -371,5 +386,29 @@ mod tests {
         let ok = resolve(&args(&["--param", "fast=5..20:5", "--param", "slow=30"])).unwrap();
         assert_eq!(ok.ranges.len(), 1);
         assert_eq!(ok.config.params.get("slow"), Some(&serde_json::json!(30)));
+    }
+
+    /// A writer whose reader has gone away.
+    struct ClosedPipe;
+
+    impl std::io::Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_the_output_quietly_other_failures_do_not() {
+        // Before: `println!` panicked ("failed printing to stdout: Broken pipe").
+        emit(&mut ClosedPipe, "Backtest report\n").unwrap();
+        let mut full = [0u8; 4];
+        let e = emit(&mut &mut full[..], "longer than four bytes").unwrap_err();
+        assert!(format!("{e:#}").contains("writing to standard output"), "{e:#}");
+        let mut v = Vec::new();
+        emit(&mut v, "ok\n").unwrap();
+        assert_eq!(v, b"ok\n");
     }
 }
