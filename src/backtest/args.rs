@@ -306,6 +306,9 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
         return emit(&mut std::io::stdout().lock(), &text);
     }
     let outcome = run(&config)?;
+    if outcome.events == 0 {
+        bail!("{}", no_events(&config, &outcome.report));
+    }
     let write_started = std::time::Instant::now();
     outcome.report.write_files(&out).with_context(|| format!("writing the report to {}", out.display()))?;
     let total = outcome.elapsed + write_started.elapsed();
@@ -340,6 +343,35 @@ fn emit(out: &mut impl std::io::Write, text: &str) -> Result<()> {
     }
 }
 
+/// Why a run that saw no price event is refused: its window and what each input held.
+fn no_events(config: &BacktestConfig, report: &crate::report::Report) -> String {
+    let mut msg = String::from("no price events to run on");
+    match (config.load.from, config.load.to) {
+        (None, None) => {}
+        (from, to) => {
+            let show = |t: Option<crate::model::Timestamp>| t.map(|t| t.to_string()).unwrap_or_else(|| "…".into());
+            let _ = write!(msg, " in the window --from {} --to {}", show(from), show(to));
+        }
+    }
+    let inputs = report.extra.get("data").and_then(|d| d.get("inputs")).and_then(|i| i.as_array());
+    for input in inputs.into_iter().flatten() {
+        let field = |k: &str| input.get(k).map(ToString::to_string).unwrap_or_default();
+        let _ = write!(
+            msg,
+            "; {}: {} rows read, {} before the window, {} skipped",
+            input.get("path").and_then(|p| p.as_str()).unwrap_or("?"),
+            field("rows_read"),
+            field("before_window"),
+            input
+                .get("skipped")
+                .and_then(|s| s.as_object())
+                .map_or(0, |s| s.values().filter_map(serde_json::Value::as_u64).sum::<u64>()),
+        );
+    }
+    msg.push_str(" (check --from/--to against the data's dates, and the files themselves)");
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +385,10 @@ mod tests {
 
     fn args(list: &[&str]) -> BacktestArgs {
         Cli::try_parse_from(std::iter::once("backtest").chain(list.iter().copied())).unwrap().a
+    }
+
+    fn root(rel: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel).display().to_string()
     }
 
     fn err(list: &[&str]) -> String {
@@ -386,6 +422,29 @@ mod tests {
         let ok = resolve(&args(&["--param", "fast=5..20:5", "--param", "slow=30"])).unwrap();
         assert_eq!(ok.ranges.len(), 1);
         assert_eq!(ok.config.params.get("slow"), Some(&serde_json::json!(30)));
+    }
+
+    #[test]
+    fn a_window_with_no_data_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let data = format!("ORCL={}", root("examples/data/orcl_1d_1995-2014.csv"));
+        let strategy = root("strategies/sma_cross.lua");
+        let a = args(&[
+            "--data",
+            &data,
+            "--strategies",
+            &strategy,
+            "--from",
+            "2030-01-01",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let e = format!("{:#}", main(&a).unwrap_err());
+        assert!(e.contains("no price events to run on in the window --from 2030-01-01T00:00:00Z"), "{e}");
+        assert!(e.contains("orcl_1d_1995-2014.csv: 5036 rows read, 5036 before the window"), "{e}");
+        assert!(!out.join("report.json").exists());
     }
 
     /// A writer whose reader has gone away.
