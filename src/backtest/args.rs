@@ -9,6 +9,7 @@ use crate::venue::sim::FillAt;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// When the simulated venue fills a market order.
@@ -45,7 +46,7 @@ pub struct BacktestArgs {
     pub to: Option<String>,
     /// Starting cash.
     /// [default: 100000]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cash: Option<Decimal>,
     /// Account currency.
     /// [default: USD]
@@ -53,7 +54,7 @@ pub struct BacktestArgs {
     pub currency: Option<String>,
     /// Taker fee in basis points of notional (market and marketable orders).
     /// [default: 1]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub fees: Option<Decimal>,
     /// Maker fee in basis points (resting limit orders; negative for a rebate).
     /// [default: 0]
@@ -61,14 +62,14 @@ pub struct BacktestArgs {
     pub maker_fees: Option<Decimal>,
     /// Slippage in basis points against the order on market fills.
     /// [default: 2]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub slippage: Option<Decimal>,
     /// When market orders fill.
     /// [default: next-open]
     #[arg(long, value_enum)]
     pub fill_at: Option<FillAtArg>,
     /// Largest share of a bar's volume one order may take (e.g. 0.1); unlimited if absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_volume_share: Option<Decimal>,
     /// LLM/external signals (JSONL) replayed in time order with the prices.
     #[arg(long)]
@@ -112,6 +113,9 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub quiet: bool,
 }
+
+/// 100% in basis points.
+const FULL_BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 fn time(s: &str, flag: &str) -> Result<crate::model::Timestamp> {
     parse_time(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
@@ -187,13 +191,21 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
     c.currency = Currency::try_new(&currency).with_context(|| format!("--currency {currency}"))?;
     let fees = args.fees.or(file.fees).unwrap_or(Decimal::ONE);
     let slippage = args.slippage.or(file.slippage).unwrap_or(Decimal::TWO);
+    let maker_fees = args.maker_fees.or(file.maker_fees).unwrap_or(Decimal::ZERO);
     for (flag, v) in [("fees", fees), ("slippage", slippage)] {
         if v < Decimal::ZERO {
             bail!("--{flag} {v}: must not be negative");
         }
     }
+    // 10,000 basis points are the whole notional: a fee or slippage that large would fill a
+    // sell at or below zero (the venue clamps it to one tick), so it is surely a typo.
+    for (flag, v) in [("fees", fees), ("maker-fees", maker_fees), ("slippage", slippage)] {
+        if v.abs() >= FULL_BPS {
+            bail!("--{flag} {v}: basis points must be below 10000 (100%) in size");
+        }
+    }
     c.sim.taker_fee_bps = fees;
-    c.sim.maker_fee_bps = args.maker_fees.or(file.maker_fees).unwrap_or(Decimal::ZERO);
+    c.sim.maker_fee_bps = maker_fees;
     c.sim.slippage_bps = slippage;
     let fill_at = match (args.fill_at, file.fill_at.as_deref()) {
         (Some(f), _) => f,
@@ -236,10 +248,22 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
             other => format!("{name}={other}"),
         })
         .collect();
+    let from_file = specs.len();
     specs.extend(args.param.iter().cloned());
     let mut by_name: std::collections::BTreeMap<String, ParamRange> = std::collections::BTreeMap::new();
-    for p in &specs {
+    let mut flag_given: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    for (i, p) in specs.iter().enumerate() {
         let r: ParamRange = p.parse()?;
+        if i >= from_file {
+            // A flag replaces the file's value, but two flags for one name are a mistake:
+            // the second would silently drop the first's values from the grid.
+            if let Some(first) = flag_given.insert(r.name.clone(), p) {
+                bail!(
+                    "--param {p}: '{}' is already given by --param {first}; give it once (a list or range sweeps it)",
+                    r.name
+                );
+            }
+        }
         by_name.insert(r.name.clone(), r);
     }
     let mut ranges = Vec::new();
@@ -266,29 +290,34 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
         let started = std::time::Instant::now();
         let result = sweep::sweep(&config, &ranges, &rank_by, args.threads)?;
         let points = result.rows.len();
-        print!("{}", result.table());
+        let mut text = result.table();
         let csv = out.join("sweep.csv");
         std::fs::write(&csv, result.csv()).with_context(|| format!("writing {}", csv.display()))?;
         let json = out.join("sweep.json");
         std::fs::write(&json, serde_json::to_vec_pretty(&result)?)
             .with_context(|| format!("writing {}", json.display()))?;
-        println!(
+        let _ = writeln!(
+            text,
             "{points} runs ranked by {rank_by} in {:.2?}; table in {} and {}",
             started.elapsed(),
             csv.display(),
             json.display()
         );
-        return Ok(());
+        return emit(&mut std::io::stdout().lock(), &text);
     }
     let outcome = run(&config)?;
+    if outcome.events == 0 {
+        bail!("{}", no_events(&config, &outcome.report));
+    }
     let write_started = std::time::Instant::now();
     outcome.report.write_files(&out).with_context(|| format!("writing the report to {}", out.display()))?;
     let total = outcome.elapsed + write_started.elapsed();
-    print!("{}", outcome.report.summary());
+    let mut text = outcome.report.summary();
     for w in &outcome.warnings {
-        println!("warning: {w}");
+        let _ = writeln!(text, "warning: {w}");
     }
-    println!(
+    let _ = writeln!(
+        text,
         "{} price events in {:.2?} ({:.0} events/s incl. report files); fingerprint {}",
         outcome.events,
         total,
@@ -296,8 +325,149 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
         outcome.report.fingerprint()
     );
     if let Some(db) = &config.db {
-        println!("stored as run {} in {}", outcome.run_id, crate::store::redact_url(db));
+        let _ = writeln!(text, "stored as run {} in {}", outcome.run_id, crate::store::redact_url(db));
     }
-    println!("report: {}", out.join("report.html").display());
-    Ok(())
+    let _ = writeln!(text, "report: {}", out.join("report.html").display());
+    emit(&mut std::io::stdout().lock(), &text)
+}
+
+/// Writes the terminal output. A closed pipe (`luatrade backtest | head`) ends it quietly:
+/// the report files are written by then, and the reader asked for no more.
+///
+/// # Errors
+/// Any other write failure, naming standard output.
+fn emit(out: &mut impl std::io::Write, text: &str) -> Result<()> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to standard output"),
+        _ => Ok(()),
+    }
+}
+
+/// Why a run that saw no price event is refused: its window and what each input held.
+fn no_events(config: &BacktestConfig, report: &crate::report::Report) -> String {
+    let mut msg = String::from("no price events to run on");
+    match (config.load.from, config.load.to) {
+        (None, None) => {}
+        (from, to) => {
+            let show = |t: Option<crate::model::Timestamp>| t.map(|t| t.to_string()).unwrap_or_else(|| "…".into());
+            let _ = write!(msg, " in the window --from {} --to {}", show(from), show(to));
+        }
+    }
+    let inputs = report.extra.get("data").and_then(|d| d.get("inputs")).and_then(|i| i.as_array());
+    for input in inputs.into_iter().flatten() {
+        let field = |k: &str| input.get(k).map(ToString::to_string).unwrap_or_default();
+        let _ = write!(
+            msg,
+            "; {}: {} rows read, {} before the window, {} skipped",
+            input.get("path").and_then(|p| p.as_str()).unwrap_or("?"),
+            field("rows_read"),
+            field("before_window"),
+            input
+                .get("skipped")
+                .and_then(|s| s.as_object())
+                .map_or(0, |s| s.values().filter_map(serde_json::Value::as_u64).sum::<u64>()),
+        );
+    }
+    msg.push_str(" (check --from/--to against the data's dates, and the files themselves)");
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: BacktestArgs,
+    }
+
+    fn args(list: &[&str]) -> BacktestArgs {
+        Cli::try_parse_from(std::iter::once("backtest").chain(list.iter().copied())).unwrap().a
+    }
+
+    fn root(rel: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel).display().to_string()
+    }
+
+    fn err(list: &[&str]) -> String {
+        format!("{:#}", resolve(&args(list)).unwrap_err())
+    }
+
+    #[test]
+    fn negative_numbers_reach_the_range_checks() {
+        // Before: clap refused `--cash -5` as "unexpected argument '-5'".
+        assert!(err(&["--cash", "-5"]).contains("--cash -5: must be positive"));
+        assert!(err(&["--fees", "-1"]).contains("--fees -1: must not be negative"));
+        assert!(err(&["--slippage", "-3"]).contains("--slippage -3: must not be negative"));
+        assert!(err(&["--max-volume-share", "-0.1"]).contains("must be in (0, 1]"));
+    }
+
+    #[test]
+    fn basis_points_of_the_whole_notional_or_more_are_refused() {
+        assert!(err(&["--slippage", "10001"]).contains("--slippage 10001: basis points must be below 10000"));
+        assert!(err(&["--fees", "10000"]).contains("--fees 10000"));
+        assert!(err(&["--maker-fees", "-20000"]).contains("--maker-fees -20000"));
+        let ok = resolve(&args(&["--slippage", "9999", "--fees", "50", "--maker-fees", "-2"])).unwrap();
+        assert_eq!(ok.config.sim.slippage_bps, Decimal::from(9999));
+        assert_eq!(ok.config.sim.maker_fee_bps, Decimal::from(-2));
+    }
+
+    #[test]
+    fn one_name_given_twice_by_flags_is_refused() {
+        // Before: the second `--param fast` silently replaced the first's grid.
+        let e = err(&["--param", "fast=5..20:5", "--param", "fast=1,2"]);
+        assert!(e.contains("'fast' is already given by --param fast=5..20:5"), "{e}");
+        let ok = resolve(&args(&["--param", "fast=5..20:5", "--param", "slow=30"])).unwrap();
+        assert_eq!(ok.ranges.len(), 1);
+        assert_eq!(ok.config.params.get("slow"), Some(&serde_json::json!(30)));
+    }
+
+    #[test]
+    fn a_window_with_no_data_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let data = format!("ORCL={}", root("examples/data/orcl_1d_1995-2014.csv"));
+        let strategy = root("strategies/sma_cross.lua");
+        let a = args(&[
+            "--data",
+            &data,
+            "--strategies",
+            &strategy,
+            "--from",
+            "2030-01-01",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let e = format!("{:#}", main(&a).unwrap_err());
+        assert!(e.contains("no price events to run on in the window --from 2030-01-01T00:00:00Z"), "{e}");
+        assert!(e.contains("orcl_1d_1995-2014.csv: 5036 rows read, 5036 before the window"), "{e}");
+        assert!(!out.join("report.json").exists());
+    }
+
+    /// A writer whose reader has gone away.
+    struct ClosedPipe;
+
+    impl std::io::Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_ends_the_output_quietly_other_failures_do_not() {
+        // Before: `println!` panicked ("failed printing to stdout: Broken pipe").
+        emit(&mut ClosedPipe, "Backtest report\n").unwrap();
+        let mut full = [0u8; 4];
+        let e = emit(&mut &mut full[..], "longer than four bytes").unwrap_err();
+        assert!(format!("{e:#}").contains("writing to standard output"), "{e:#}");
+        let mut v = Vec::new();
+        emit(&mut v, "ok\n").unwrap();
+        assert_eq!(v, b"ok\n");
+    }
 }

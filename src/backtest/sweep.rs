@@ -139,6 +139,9 @@ pub struct SweepRow {
     pub fingerprint: String,
     /// The run failed: why (the other points still ran).
     pub error: Option<String>,
+    /// What went wrong without stopping the run (a strategy that failed to load, errored or
+    /// was disabled: its metrics then say little), each distinct message once, in order.
+    pub warnings: Vec<String>,
 }
 
 /// A finished sweep, ranked.
@@ -204,12 +207,14 @@ pub fn sweep(
                         metrics: COLUMNS.iter().map(|m| ((*m).to_owned(), out.report.metric(m))).collect(),
                         fingerprint: out.report.fingerprint().to_owned(),
                         error: None,
+                        warnings: distinct(out.warnings),
                     },
                     Err(e) => SweepRow {
                         params: params.clone(),
                         metrics: BTreeMap::new(),
                         fingerprint: String::new(),
                         error: Some(e.to_string()),
+                        warnings: Vec::new(),
                     },
                 };
                 rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((i, row));
@@ -239,6 +244,17 @@ pub fn sweep(
     Ok(SweepResult { rank_by: rank_by.to_owned(), rows })
 }
 
+/// Each message once, in first-seen order (a strategy erroring on every bar repeats one).
+fn distinct(messages: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in messages {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
+}
+
 impl SweepResult {
     /// The ranked table as text (what the terminal shows).
     #[must_use]
@@ -263,11 +279,17 @@ impl SweepResult {
             }
             for c in COLUMNS {
                 match r.metrics.get(c).copied().flatten() {
+                    // A count, not a ratio: no decimals.
+                    Some(x) if c == "trades" => out.push_str(&format!("{x:>14.0} ")),
                     Some(x) => out.push_str(&format!("{x:>14.4} ")),
                     None => out.push_str(&format!("{:>14} ", "-")),
                 }
             }
-            out.push_str(&format!(" {}\n", r.fingerprint));
+            out.push_str(&format!(" {}", r.fingerprint));
+            if let Some(first) = r.warnings.first() {
+                out.push_str(&format!("  ({} warning(s); first: {first})", r.warnings.len()));
+            }
+            out.push('\n');
         }
         out
     }
@@ -285,7 +307,7 @@ impl SweepResult {
             out.push(',');
             out.push_str(c);
         }
-        out.push_str(",fingerprint,error\n");
+        out.push_str(",fingerprint,error,warnings\n");
         for (i, r) in self.rows.iter().enumerate() {
             out.push_str(&(i + 1).to_string());
             for n in &names {
@@ -302,14 +324,23 @@ impl SweepResult {
             out.push_str(&r.fingerprint);
             out.push(',');
             if let Some(e) = &r.error {
-                out.push('"');
-                out.push_str(&e.replace('"', "\"\""));
-                out.push('"');
+                quoted(&mut out, e);
+            }
+            out.push(',');
+            if !r.warnings.is_empty() {
+                quoted(&mut out, &r.warnings.join(" | "));
             }
             out.push('\n');
         }
         out
     }
+}
+
+/// Appends `text` as one quoted CSV cell.
+fn quoted(out: &mut String, text: &str) {
+    out.push('"');
+    out.push_str(&text.replace('"', "\"\""));
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -368,5 +399,34 @@ mod tests {
         let mut seen = g.clone();
         seen.dedup();
         assert_eq!(seen.len(), 20);
+    }
+
+    #[test]
+    fn a_point_whose_strategy_errors_says_so_and_trades_print_as_a_count() {
+        let row = |fast: i64, trades: Option<f64>, warnings: Vec<String>| SweepRow {
+            params: BTreeMap::from([("fast".to_owned(), json!(fast))]),
+            metrics: BTreeMap::from([("trades".to_owned(), trades)]),
+            fingerprint: "f".into(),
+            error: None,
+            warnings: distinct(warnings),
+        };
+        let bad = "strategy error: strategy 'sma_cross' (sma_cross.lua:8) in on_bar: ta.sma: period -5".to_owned();
+        let result = SweepResult {
+            rank_by: "trades".into(),
+            rows: vec![
+                row(5, Some(125.0), Vec::new()),
+                row(-5, Some(0.0), vec![bad.clone(), bad.clone(), "strategy sma_cross disabled".into()]),
+            ],
+        };
+        let table = result.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].contains(" 125 ") && !lines[1].contains("125.0000"), "{table}");
+        assert!(lines[2].contains("(2 warning(s); first: strategy error: strategy 'sma_cross'"), "{table}");
+        assert!(!lines[1].contains("warning"), "{table}");
+        let csv = result.csv();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert!(rows[0].ends_with(",fingerprint,error,warnings"), "{csv}");
+        assert!(rows[1].ends_with(",f,,"), "{csv}");
+        assert!(rows[2].ends_with(&format!(",f,,\"{bad} | strategy sma_cross disabled\"")), "{csv}");
     }
 }

@@ -24,6 +24,9 @@ use std::path::Path;
 struct Envelope<'a> {
     #[serde(borrow)]
     bars: &'a RawValue,
+    /// Set (not null) when the response is one page of a longer one.
+    #[serde(default, borrow)]
+    next_page_token: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +79,14 @@ fn locate(text: &str, symbol: &Symbol) -> Result<Vec<Range<usize>>, String> {
         return Ok(text.lines().filter(|l| !l.trim().is_empty()).map(|l| offset(text, l)).collect());
     }
     let envelope: Envelope<'_> = serde_json::from_str(body).map_err(json_err)?;
+    if let Some(token) = envelope.next_page_token {
+        return Err(format!(
+            "is one page of a longer response (next_page_token {} is set): the bars after it are \
+             missing; fetch every page and merge them into one file, or set the token to null to \
+             use this page alone",
+            token.get()
+        ));
+    }
     let bars = envelope.bars.get();
     if bars.starts_with('[') {
         let list: Vec<&RawValue> = serde_json::from_str(bars).map_err(json_err)?;
@@ -259,5 +270,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(":3: bar object: missing field `t`"), "{err}");
+    }
+
+    #[test]
+    fn a_page_with_more_to_come_is_refused_naming_the_token() {
+        // Before: the page loaded and the backtest silently ended where the page did.
+        let paged = ONE.replace("\"next_page_token\":null", "\"next_page_token\":\"QUFQTHxNfDIwMjQ\"");
+        let err = load(&paged, "AAPL", &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("is one page of a longer response (next_page_token \"QUFQTHxNfDIwMjQ\" is set)"), "{err}");
+        assert!(err.contains(".json: "), "names the file: {err}");
+        // Null or absent: the whole response.
+        assert_eq!(load(ONE, "AAPL", &LoadOptions::default()).unwrap().0.len(), 2);
+        let absent = ONE.replace(",\"next_page_token\":null", "");
+        assert_eq!(load(&absent, "AAPL", &LoadOptions::default()).unwrap().0.len(), 2);
     }
 }

@@ -547,6 +547,34 @@ mod tests {
     }
 
     #[test]
+    fn ticks_may_share_a_time_bars_may_not() {
+        // Several prints in one millisecond are normal for trades and quotes: all kept, in
+        // file order, and a shared time neither counts as a gap nor sets the spacing to 0.
+        let mut trades = String::from("time,price,size\n");
+        for i in 0..100 {
+            trades.push_str(&format!("2022-01-01T00:00:{:02}Z,{}.5,1\n", i / 2, 100 + i));
+        }
+        let (ev, rep) = load(&trades, DataFormat::Auto, LoadOptions::default()).unwrap();
+        assert_eq!(rep.format, DataFormat::Trades);
+        assert_eq!(ev.len(), 100);
+        assert_eq!(ev[0].ts(), ev[1].ts());
+        let MarketEvent::Trade(_, second) = &ev[1] else { panic!("{:?}", ev[1]) };
+        assert_eq!(second.price, dec!(101.5));
+        assert_eq!((rep.gaps, rep.typical_spacing_ns, rep.skipped_total()), (0, Some(1_000_000_000), 0));
+        let quotes = "2022-01-01T00:00:00Z,1,2,1,1\n2022-01-01T00:00:00Z,1.5,2,1,1\n";
+        let (ev, _) = load(quotes, DataFormat::Quotes, LoadOptions::default()).unwrap();
+        assert_eq!(ev.len(), 2);
+        // A time before the previous one is still out of order for ticks.
+        let err = load("2022-01-01,1,1\n2022-01-02,1,1\n2022-01-01,1,1\n", DataFormat::Trades, LoadOptions::default())
+            .unwrap_err();
+        assert!(err.to_string().contains(":3: timestamp"), "{err}");
+        // Bars: one bar per time.
+        let err = load("2022-01-01,1,2,0.5,1\n2022-01-01,1,2,0.5,1\n", DataFormat::Ohlcv, LoadOptions::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("repeats line 1's"), "{err}");
+    }
+
+    #[test]
     fn trades_and_quotes() {
         let (ev, rep) = load(
             "ts,price,size\n2022-01-01T00:00:00.1Z,100.5,2\n2022-01-01T00:00:00.2Z,100.6,0.5\n",

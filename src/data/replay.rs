@@ -3,7 +3,7 @@
 use super::bar::MarketEvent;
 use super::error::{DataError, RowProblem};
 use super::source::{EventSource, SourceReport};
-use crate::model::Timestamp;
+use crate::model::{Symbol, Timestamp};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -22,6 +22,9 @@ pub struct MergedStream {
     /// One input only: no heap, its events pass straight through; set once it has ended
     /// (or failed, as the heap path also stops reading an input after its error).
     single_ended: bool,
+    /// Per symbol, the time of its last bar and the input that gave it: two inputs of one
+    /// symbol (monthly files, say) must not give it two bars for one time.
+    last_bar: BTreeMap<Symbol, (Timestamp, usize)>,
 }
 
 impl fmt::Debug for MergedStream {
@@ -46,7 +49,7 @@ impl MergedStream {
             heads.push(head);
         }
         let single_ended = heads.iter().all(Option::is_none);
-        Ok(Self { sources, heads, heap, refill: None, single_ended })
+        Ok(Self { sources, heads, heap, refill: None, single_ended, last_bar: BTreeMap::new() })
     }
 
     /// The next event over all inputs, or None when all are exhausted.
@@ -68,7 +71,39 @@ impl MergedStream {
             return Ok(None);
         };
         self.refill = Some(i);
-        Ok(self.heads[i].take())
+        let event = self.heads[i].take();
+        if let Some(MarketEvent::Bar(symbol, bar)) = &event {
+            self.check_overlap(symbol, bar.ts, i)?;
+        }
+        Ok(event)
+    }
+
+    /// A bar for a symbol at or before its last bar from another input: the inputs overlap
+    /// (the same file given twice, or a CSV and its JSON copy), and every bar would reach the
+    /// strategies twice. An input's own order is its loader's check.
+    fn check_overlap(&mut self, symbol: &Symbol, ts: Timestamp, input: usize) -> Result<(), DataError> {
+        match self.last_bar.get_mut(symbol) {
+            Some((last, from)) if ts <= *last && *from != input => {
+                let path = |i: usize| self.sources[i].report().path;
+                Err(DataError::File {
+                    path: path(input).into(),
+                    message: format!(
+                        "its {symbol} bar at {ts} overlaps {}, which already gave {symbol} a bar at {last}; \
+                         the inputs of one symbol must cover separate times (or give one another \
+                         name with SYMBOL=path)",
+                        path(*from)
+                    ),
+                })
+            }
+            Some(seen) => {
+                *seen = (ts, input);
+                Ok(())
+            }
+            None => {
+                self.last_bar.insert(symbol.clone(), (ts, input));
+                Ok(())
+            }
+        }
     }
 
     /// The one-input case: the head read at the start, then the source's events as they come.
@@ -211,6 +246,28 @@ mod tests {
         assert!(m.next_event().unwrap().is_none());
         let mut m = MergedStream::new(vec![source("C", &[])]).unwrap();
         assert!(m.next_event().unwrap().is_none());
+    }
+
+    fn named(name: &str, symbol: &str, times: &[i64]) -> Box<dyn EventSource> {
+        let sym = Symbol::try_new(symbol).unwrap();
+        let events = times.iter().map(|t| bar(&sym, *t, 1)).collect();
+        Box::new(MemorySource::new(name, sym, events, &LoadOptions::default()))
+    }
+
+    #[test]
+    fn two_inputs_of_one_symbol_may_follow_each_other_but_not_overlap() {
+        // Monthly files of one symbol: fine, in any input order.
+        let mut m = MergedStream::new(vec![named("feb.csv", "X", &[4, 5]), named("jan.csv", "X", &[1, 2, 3])]).unwrap();
+        assert_eq!(drain(&mut m).iter().map(|(t, _)| *t).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        // Before: the same bars given twice (a CSV and its JSON copy) reached the strategies
+        // twice, with no error.
+        let mut m = MergedStream::new(vec![named("x.csv", "X", &[1, 2, 3]), named("x.json", "X", &[1, 2, 3])]).unwrap();
+        assert_eq!(m.next_event().unwrap().unwrap().ts(), Timestamp::from_secs(1));
+        let err = m.next_event().unwrap_err().to_string();
+        assert!(err.starts_with("x.json: its X bar at 1970-01-01T00:00:01Z overlaps x.csv"), "{err}");
+        // Other symbols at the same times are no overlap.
+        let mut m = MergedStream::new(vec![named("x.csv", "X", &[1, 2]), named("y.csv", "Y", &[1, 2])]).unwrap();
+        assert_eq!(drain(&mut m).len(), 4);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-/// A stream of one input's events in strictly increasing time.
+/// A stream of one input's events in time order: strictly increasing for bars; trade and
+/// quote ticks may share a time (several prints in one millisecond), in file order.
 pub trait EventSource: Send {
     /// Next event in time order, or None at end of input.
     ///
@@ -132,6 +133,11 @@ struct GapTracker {
 
 impl GapTracker {
     fn observe(&mut self, ts: Timestamp) {
+        // Ticks sharing a time are one instant: no delta, so they neither set the typical
+        // spacing to 0 (which would make every later delta a gap) nor count as a gap.
+        if self.last == Some(ts) {
+            return;
+        }
         if let Some(last) = self.last {
             match self.threshold {
                 Some(limit) => self.check(last, ts, limit),
@@ -200,6 +206,8 @@ pub(crate) enum Admit {
 pub(crate) struct RowGate {
     path: PathBuf,
     opts: LoadOptions,
+    /// Whether rows may repeat the previous row's time (trade and quote ticks).
+    ties_ok: bool,
     prev: Option<(Timestamp, usize)>,
     gaps: GapTracker,
     report: SourceReport,
@@ -210,6 +218,7 @@ impl RowGate {
         Self {
             path: path.to_owned(),
             opts: *opts,
+            ties_ok: matches!(format, DataFormat::Trades | DataFormat::Quotes),
             prev: None,
             gaps: GapTracker::default(),
             report: SourceReport::new(path, symbol, format),
@@ -229,7 +238,7 @@ impl RowGate {
     #[inline]
     pub(crate) fn time(&mut self, line: usize, ts: Timestamp) -> Result<Admit, DataError> {
         if let Some((prev, prev_line)) = self.prev {
-            if ts <= prev {
+            if ts < prev || (ts == prev && !self.ties_ok) {
                 let (problem, message) = if ts == prev {
                     (RowProblem::Duplicate, format!("timestamp {ts} repeats line {prev_line}'s"))
                 } else {

@@ -44,7 +44,7 @@ fn headline(r: &Report) -> Vec<(&'static str, String)> {
     let p = &r.portfolio;
     let t = &r.trades;
     let c = &r.currency;
-    vec![
+    let mut rows = vec![
         ("Period", format!("{} → {} ({})", r.start, r.end, duration(r.span_secs))),
         ("Start cash", format!("{} {c}", p.start_cash)),
         ("Final equity", format!("{} {c}", p.final_equity.round_dp(2))),
@@ -70,7 +70,52 @@ fn headline(r: &Report) -> Vec<(&'static str, String)> {
         ("Average holding time", t.avg_holding_secs.map_or_else(|| "n/a".to_owned(), duration)),
         ("Open positions", format!("{} (unrealised {})", t.open_positions, t.unrealized_pnl.round_dp(2))),
         ("Fingerprint", r.fingerprint.clone()),
-    ]
+    ];
+    rows.extend(data_row(&r.extra).map(|v| ("Data", v)));
+    rows.extend(rejections_row(&r.extra).map(|v| ("Orders refused by risk", v)));
+    rows
+}
+
+/// `name 3, other 1` for a JSON object of counts (zero counts left out); `None` when empty.
+fn counts(map: Option<&serde_json::Value>) -> Option<(u64, String)> {
+    let map = map?.as_object()?;
+    let parts: Vec<(String, u64)> =
+        map.iter().filter_map(|(k, v)| v.as_u64().filter(|n| *n > 0).map(|n| (k.clone(), n))).collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let total = parts.iter().map(|(_, n)| n).sum();
+    Some((total, parts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")))
+}
+
+/// What the data held, from the runner's `data` extra: events, gaps (and the largest), bad
+/// rows skipped by reason. `None` for a report without one.
+fn data_row(extra: &std::collections::BTreeMap<String, serde_json::Value>) -> Option<String> {
+    let data = extra.get("data")?;
+    let mut row = format!("{} price events", data.get("events")?.as_u64()?);
+    let gaps = data.get("gaps").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if gaps > 0 {
+        let largest = data
+            .get("inputs")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.get("largest_gaps")?.get(0)?.get("seconds")?.as_i64())
+            .max();
+        let _ = write!(row, ", {gaps} gap{}", if gaps == 1 { "" } else { "s" });
+        if let Some(secs) = largest {
+            let _ = write!(row, " (largest {})", duration(secs as f64));
+        }
+    }
+    if let Some((total, by_reason)) = counts(data.get("skipped")) {
+        let _ = write!(row, ", {total} bad row{} skipped ({by_reason})", if total == 1 { "" } else { "s" });
+    }
+    Some(row)
+}
+
+/// Orders the risk checks refused, by reason, from the runner's `risk_rejections` extra.
+fn rejections_row(extra: &std::collections::BTreeMap<String, serde_json::Value>) -> Option<String> {
+    counts(extra.get("risk_rejections")).map(|(total, by_reason)| format!("{total} ({by_reason})"))
 }
 
 const GROUP_HEADERS: [&str; 10] =
@@ -467,5 +512,31 @@ mod tests {
         assert_eq!(duration(3_660.0), "1h 1m");
         assert_eq!(duration(90_061.0), "1d 1h 1m");
         assert_eq!(duration(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn data_and_risk_rows_come_from_the_runner_extras() {
+        let extra = |v: serde_json::Value| {
+            v.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        // Before: skipped rows, gaps and refused orders were only in report.json's extras.
+        let e = extra(serde_json::json!({
+            "data": {"events": 5, "gaps": 2, "skipped": {"malformed": 6, "high_below_low": 1, "unsorted": 0},
+                     "inputs": [{"largest_gaps": [{"seconds": 90_000}]}, {"largest_gaps": [{"seconds": 604_800}]}]},
+            "risk_rejections": {"MAX_ORDER_QTY": 206, "REDUCE_ONLY_WOULD_INCREASE": 206}
+        }));
+        assert_eq!(
+            data_row(&e).unwrap(),
+            "5 price events, 2 gaps (largest 7d 0h 0m), 7 bad rows skipped (high_below_low 1, malformed 6)"
+        );
+        assert_eq!(rejections_row(&e).unwrap(), "412 (MAX_ORDER_QTY 206, REDUCE_ONLY_WOULD_INCREASE 206)");
+        let clean = extra(serde_json::json!({"data": {"events": 1, "gaps": 0, "skipped": {}}, "risk_rejections": {}}));
+        assert_eq!(data_row(&clean).unwrap(), "1 price events");
+        assert_eq!(rejections_row(&clean), None);
+        assert_eq!(data_row(&extra(serde_json::json!({}))), None);
     }
 }
