@@ -47,8 +47,16 @@ fn aligned(a: Decimal, b: Decimal) -> Option<(i64, i64)> {
 pub fn cmp(a: Decimal, b: Decimal) -> Ordering {
     match aligned(a, b) {
         Some((ma, mb)) => ma.cmp(&mb),
-        None => a.cmp(&b),
+        None => wide_cmp(a, b),
     }
+}
+
+/// The operator's comparison, out of line: the rare case that keeps [`cmp`] small enough to
+/// inline wherever it is called.
+#[cold]
+#[inline(never)]
+fn wide_cmp(a: Decimal, b: Decimal) -> Ordering {
+    a.cmp(&b)
 }
 
 /// `a > b`.

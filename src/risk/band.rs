@@ -65,10 +65,12 @@ impl LimitLevels {
     }
 }
 
+#[inline]
 fn above(x: Decimal, lo: Option<Decimal>) -> bool {
     lo.is_none_or(|l| dec::gt(x, l))
 }
 
+#[inline]
 fn below(x: Decimal, hi: Option<Decimal>) -> bool {
     hi.is_none_or(|h| dec::lt(x, h))
 }
