@@ -186,7 +186,7 @@ pub fn run(config: &BacktestConfig) -> Result<BacktestOutcome, BacktestError> {
         None => Vec::new(),
     };
     let mut journal = match &config.db {
-        Some(url) => Some(StoreJournal::connect(url)?),
+        Some(url) => Some(StoreJournal::connect(&backtest_store_url(url))?),
         None => None,
     };
     let run_id = match (&config.run_id, &journal) {
@@ -301,6 +301,18 @@ fn default_run_id(config: &BacktestConfig) -> String {
         }
     }
     format!("bt-{}", &crate::strategy::script_hash(text.as_bytes())[..12])
+}
+
+/// The store URL a backtest connects with: an SQLite URL that does not choose its own
+/// `synchronous` level gets `normal` (commits survive a crash of the process; a power cut may
+/// lose the last ones, and the run re-runs identically from its inputs) instead of the `full`
+/// that live trading defaults to, which waits for the disk at every commit.
+fn backtest_store_url(url: &str) -> String {
+    if !url.starts_with("sqlite:") || url.contains("synchronous=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}synchronous=normal")
 }
 
 /// The run's inputs as JSON (report and store).
@@ -477,6 +489,14 @@ mod tests {
     use super::*;
     use crate::engine::EngineAlert;
     use crate::risk::{Alert, Scope, StateChange, TradingState};
+
+    #[test]
+    fn a_backtest_store_syncs_normally_unless_its_url_says_otherwise() {
+        assert_eq!(backtest_store_url("sqlite://out/bt.db"), "sqlite://out/bt.db?synchronous=normal");
+        assert_eq!(backtest_store_url("sqlite://bt.db?mode=rwc"), "sqlite://bt.db?mode=rwc&synchronous=normal");
+        assert_eq!(backtest_store_url("sqlite://bt.db?synchronous=full"), "sqlite://bt.db?synchronous=full");
+        assert_eq!(backtest_store_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
 
     #[test]
     fn alerts_are_counted_by_kind_and_scope() {
