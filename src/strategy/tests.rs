@@ -280,6 +280,40 @@ fn bad_order_fields_fail_at_the_strategy_line() {
 }
 
 #[test]
+fn each_order_table_carries_only_its_own_fields() {
+    // Two orders in one callback: the second must not inherit the first's limit price, tif
+    // or reasoning; a key that is not a name is refused at its line.
+    let src = r#"return { on_bar = function(ctx, bar)
+        ctx:buy{ symbol = bar.symbol, qty = 2, limit_price = 9.5, tif = "day", reasoning = "r", confidence = 0.5 }
+        ctx:sell{ symbol = bar.symbol, qty = 1 }
+        ctx:buy{ [1] = "x", symbol = bar.symbol, qty = 1 }
+    end }"#;
+    let mut s = load_src("two", src).unwrap();
+    let err = s.on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(10))).unwrap_err();
+    assert!(err.message.contains("order fields are named (got a"), "{err}");
+    assert_eq!(err.line, Some(4));
+    let mut s = load_src("two", &src.replace("ctx:buy{ [1] = \"x\", symbol = bar.symbol, qty = 1 }", "")).unwrap();
+    let cmds = s.on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(10))).unwrap();
+    let reqs: Vec<&crate::model::OrderRequest> = cmds
+        .iter()
+        .map(|c| match c {
+            Command::Submit { request } => request,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!((reqs[0].order_type, reqs[0].limit_price, reqs[0].qty), (OrderType::Limit, Some(dec!(9.5)), dec!(2)));
+    assert!(reqs[0].llm.is_some());
+    assert_eq!((reqs[1].order_type, reqs[1].limit_price, reqs[1].qty), (OrderType::Market, None, dec!(1)));
+    assert_eq!(reqs[1].tif, crate::model::TimeInForce::Gtc);
+    assert!(reqs[1].llm.is_none());
+    // `side` is an order field for ctx:check only.
+    let src = "return { on_bar = function(ctx, bar)\n  ctx:buy{ symbol = bar.symbol, qty = 1, side = 'sell' }\nend }";
+    let err = load_src("side", src).unwrap().on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(10))).unwrap_err();
+    assert!(err.message.contains("unknown order field 'side'"), "{err}");
+}
+
+#[test]
 fn ctx_queries_read_the_view() {
     let src = r#"return { on_bar = function(ctx, bar)
         local q, px = ctx:position("ORCL")
