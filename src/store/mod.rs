@@ -16,13 +16,13 @@
 pub mod batch;
 mod error;
 pub mod export;
-mod jsonb;
 mod postgres;
 pub mod protect;
 mod rows;
 pub mod runs;
 mod sql;
 mod sqlite;
+mod sqlite_stmt;
 mod strategy;
 
 pub use batch::WriteBatch;
@@ -76,8 +76,8 @@ impl StoreWriter {
     /// As [`Store::apply`].
     pub async fn apply(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         match &mut self.0 {
-            WriterConnection::Sqlite(conn) => sql::apply_on::<sqlx::Sqlite>(conn, batch).await,
-            WriterConnection::Postgres(conn) => sql::apply_on::<sqlx::Postgres>(conn, batch).await,
+            WriterConnection::Sqlite(conn) => sqlite::apply_on(conn, batch).await,
+            WriterConnection::Postgres(conn) => postgres::apply_on(conn, batch).await,
         }
     }
 }
@@ -178,7 +178,13 @@ impl Store {
     /// batch; [`StoreError::Write`] naming the table when a statement fails (for example a
     /// duplicate audit row); [`StoreError::Transaction`] when begin/commit fails.
     pub async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        on_pool!(self, pool => sql::apply(pool, batch).await)
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Sqlite(pool) => sqlite::apply_on(&mut *sql::acquire(pool).await?, batch).await,
+            Store::Postgres(pool) => postgres::apply_on(&mut *sql::acquire(pool).await?, batch).await,
+        }
     }
 
     /// A connection of the store's own (taken out of the pool, with its settings) for the one
@@ -191,8 +197,8 @@ impl Store {
     /// [`StoreError::Transaction`] when no connection can be opened.
     pub async fn writer(&self) -> Result<StoreWriter, StoreError> {
         Ok(StoreWriter(match self {
-            Store::Sqlite(pool) => WriterConnection::Sqlite(sql::detached(pool).await?),
-            Store::Postgres(pool) => WriterConnection::Postgres(sql::detached(pool).await?),
+            Store::Sqlite(pool) => WriterConnection::Sqlite(sql::acquire(pool).await?.detach()),
+            Store::Postgres(pool) => WriterConnection::Postgres(sql::acquire(pool).await?.detach()),
         }))
     }
 
