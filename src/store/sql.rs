@@ -360,17 +360,18 @@ pub(crate) enum Select<'a> {
     One(&'a ClientOrderId),
 }
 
-/// ` AND <column> IN ('a', 'b', …)`. The names are the model's own enum names, written as
-/// literals rather than binds so that the planners can match the partial index over open
-/// orders (its predicate lists the same names in the same order).
+/// ` AND (<column> = 'a' OR <column> = 'b' …)`. The names are the model's own enum names,
+/// written as literals rather than binds so that the planners can match the partial index
+/// over open orders: SQLite's predicate (migration 0006) is this very expression, the same
+/// names in the same order; Postgres proves its `IN` predicate from it.
 fn push_status_in<DB: Dialect>(qb: &mut QueryBuilder<'_, DB>, column: &str, names: &[&'static str]) {
-    qb.push(format_args!(" AND {column} IN ("));
+    qb.push(" AND (");
     for (i, name) in names.iter().enumerate() {
         debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "status name {name}");
         if i > 0 {
-            qb.push(", ");
+            qb.push(" OR ");
         }
-        qb.push(format_args!("'{name}'"));
+        qb.push(format_args!("{column} = '{name}'"));
     }
     qb.push(")");
 }
