@@ -6,6 +6,11 @@
 //! orders (with their audit trail), fills, trades, positions and balances back into the
 //! model types, and [`Store::load_snapshot`] returns what a restart needs.
 //!
+//! A batch becomes one write per table and operation (`sql.rs`); SQLite binds each row
+//! straight into a prepared statement through its C API on the connection sqlx opened
+//! (`sqlite_stmt.rs`, the store's only `unsafe`), Postgres sends one `unnest` statement per
+//! write (`postgres.rs`).
+//!
 //! Storage conventions: money and quantities are TEXT holding the exact decimal, times are
 //! BIGINT nanoseconds since the Unix epoch, enums are their snake_case names.
 //!

@@ -281,3 +281,128 @@ impl Drop for RawStmt<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::{Connection, SqliteConnection};
+
+    async fn conn() -> SqliteConnection {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (k INTEGER PRIMARY KEY, s TEXT, r REAL, b INTEGER) STRICT")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c
+    }
+
+    fn row(k: i64, s: Option<&str>, r: Option<f64>, b: bool) -> [Val<'_>; 4] {
+        [Val::Int(Some(k)), Val::Text(s.map(Cow::Borrowed)), Val::Real(r), Val::Bool(b)]
+    }
+
+    const INSERT: &str = "INSERT INTO t (k, s, r, b) VALUES (?1, ?2, ?3, ?4)";
+
+    #[tokio::test]
+    async fn values_bind_and_read_back_exactly() {
+        let mut c = conn().await;
+        let texts = ["", "é\u{0}\"'\\\n x", "🦀"];
+        {
+            let mut h = c.lock_handle().await.unwrap();
+            let db = RawDb::new(&mut h);
+            let mut stmt = db.prepare(INSERT).unwrap();
+            for (i, s) in texts.iter().enumerate() {
+                let r = f64::from_bits(0x3fe0_0000_0000_0001 + i as u64);
+                assert_eq!(stmt.run(&row(i as i64, Some(s), Some(r), i % 2 == 0)).unwrap(), 1);
+            }
+            assert_eq!(stmt.run(&row(i64::MIN, None, None, false)).unwrap(), 1);
+            assert_eq!(stmt.run(&row(i64::MAX, None, Some(f64::NAN), true)).unwrap(), 1);
+        }
+        let got: Vec<(i64, Option<String>, Option<f64>, bool)> =
+            sqlx::query_as("SELECT k, s, r, b FROM t ORDER BY k").fetch_all(&mut c).await.unwrap();
+        assert_eq!(got[0], (i64::MIN, None, None, false));
+        assert_eq!(got[4], (i64::MAX, None, None, true), "NaN binds as NULL");
+        for (i, s) in texts.iter().enumerate() {
+            let (k, text, r, b) = &got[i + 1];
+            assert_eq!((*k, text.as_deref(), *b), (i as i64, Some(*s), i % 2 == 0));
+            assert_eq!(r.map(f64::to_bits), Some(0x3fe0_0000_0000_0001 + i as u64), "bit for bit");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_row_names_the_constraint_and_the_statement_goes_on() {
+        let mut c = conn().await;
+        let mut h = c.lock_handle().await.unwrap();
+        let db = RawDb::new(&mut h);
+        let mut stmt = db.prepare(INSERT).unwrap();
+        stmt.run(&row(1, Some("a"), None, true)).unwrap();
+        let err = stmt.run(&row(1, Some("b"), None, true)).unwrap_err();
+        assert_eq!(err.code, ffi::SQLITE_CONSTRAINT_PRIMARYKEY, "{err}");
+        assert!(err.to_string().contains("UNIQUE constraint failed: t.k"), "{err}");
+        assert_eq!(DatabaseError::kind(&err), ErrorKind::UniqueViolation);
+        let wrong = stmt.run(&[Val::Int(Some(2))]).unwrap_err();
+        assert_eq!(
+            (wrong.code, wrong.message.as_str()),
+            (ffi::SQLITE_RANGE, "1 values for a statement of 4 parameters")
+        );
+        assert_eq!(stmt.run(&row(2, Some("c"), None, false)).unwrap(), 1, "the statement is reset after an error");
+    }
+
+    #[tokio::test]
+    async fn bad_sql_and_two_statements_are_refused() {
+        let mut c = conn().await;
+        let mut h = c.lock_handle().await.unwrap();
+        let db = RawDb::new(&mut h);
+        let err = db.prepare("INSERT INTO nope VALUES (1)").err().unwrap();
+        assert!(err.message.contains("no such table: nope") && err.message.contains("compiling"), "{err}");
+        let err = db.prepare("SELECT 1; SELECT 2").err().unwrap();
+        assert_eq!(err.code, ffi::SQLITE_MISUSE, "{err}");
+        let err = db.prepare("").err().unwrap();
+        assert!(err.message.contains("no statement"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_body_rolls_back_everything_and_the_next_transaction_commits() {
+        let mut c = conn().await;
+        {
+            let mut h = c.lock_handle().await.unwrap();
+            let db = RawDb::new(&mut h);
+            let err = db
+                .transaction(|db| {
+                    let mut stmt = db.prepare(INSERT).unwrap();
+                    stmt.run(&row(1, Some("kept?"), None, true)).unwrap();
+                    let second = stmt.run(&row(1, Some("dup"), None, true)).unwrap_err();
+                    Err::<(), _>(StoreError::InvalidBatch(second.to_string()))
+                })
+                .unwrap_err();
+            assert!(err.to_string().contains("UNIQUE"), "{err}");
+            assert!(!db.in_transaction(), "rolled back");
+            db.transaction(|db| {
+                db.prepare(INSERT)
+                    .unwrap()
+                    .run(&row(7, None, None, false))
+                    .map(drop)
+                    .map_err(|e| StoreError::InvalidBatch(e.to_string()))
+            })
+            .unwrap();
+        }
+        let keys: Vec<i64> = sqlx::query_scalar("SELECT k FROM t").fetch_all(&mut c).await.unwrap();
+        assert_eq!(keys, [7], "nothing of the failed transaction, all of the next");
+    }
+
+    #[tokio::test]
+    async fn an_open_transaction_is_left_alone() {
+        let mut c = conn().await;
+        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("INSERT INTO t (k) VALUES (1)").execute(&mut c).await.unwrap();
+        {
+            let mut h = c.lock_handle().await.unwrap();
+            let db = RawDb::new(&mut h);
+            let err = db.transaction(|_| Ok(())).unwrap_err();
+            assert!(matches!(err, StoreError::Transaction { op: "begin", .. }), "{err}");
+            assert!(db.in_transaction(), "the caller's transaction is not rolled back");
+        }
+        sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM t").fetch_one(&mut c).await.unwrap();
+        assert_eq!(n, 1);
+    }
+}
