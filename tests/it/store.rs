@@ -718,3 +718,58 @@ async fn runs_are_recorded_listed_and_never_stored_twice() {
     })
     .await;
 }
+
+/// Migration 0008 rebuilds the audit trail, fills and trades without their foreign keys: on
+/// a database written before it, every row is still there and reads back the same, the keys
+/// are gone and the trades indexes are back.
+#[tokio::test]
+async fn sqlite_migration_0008_keeps_every_child_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    // The schema as it was before 0008: the migrations up to 0007, from a copy of the files.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, old.join(&name)).unwrap();
+        }
+    }
+    let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true).foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let before = Store::Sqlite(pool);
+    let b = rich_batch();
+    before.apply(&b).await.unwrap();
+    let orders = before.orders(&OrderFilter::default()).await.unwrap();
+    let trades = before.trades(None, None).await.unwrap();
+    let fills = before.fills(&cid("entry-1")).await.unwrap();
+    assert_eq!((orders.len(), trades.len(), fills.len()), (4, 2, 2));
+    before.close().await;
+
+    let after = Store::connect(&url).await.unwrap();
+    assert_eq!(after.orders(&OrderFilter::default()).await.unwrap(), orders);
+    assert_eq!(after.trades(None, None).await.unwrap(), trades);
+    assert_eq!(after.fills(&cid("entry-1")).await.unwrap(), fills);
+    let Store::Sqlite(pool) = &after else { unreachable!("a sqlite URL") };
+    let schema: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let names: Vec<&str> = schema.iter().map(|(n, _)| n.as_str()).collect();
+    for t in ["order_events", "fills", "trades"] {
+        let (_, sql) = schema.iter().find(|(n, _)| n == t).unwrap();
+        assert!(!sql.contains("REFERENCES") && sql.contains("WITHOUT ROWID"), "{sql}");
+    }
+    assert!(names.contains(&"idx_trades_symbol_ts") && names.contains(&"idx_trades_ts"), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with("_new") || *n == "idx_trades_strategy_ts"), "{names:?}");
+    // New rows go on being written after the rebuilt tables.
+    let mut more = WriteBatch::default();
+    let mut o = limit_order("after-1", "s1", "AAPL", Side::Buy, dec!(1), at(9));
+    fill_completely(&mut more, &mut o, dec!(101), 2);
+    after.apply(&more).await.unwrap();
+    assert_eq!(after.trades(None, None).await.unwrap().len(), 3);
+    after.close().await;
+}
