@@ -192,8 +192,8 @@ impl Store {
         }
     }
 
-    /// A connection of the store's own (taken out of the pool, with its settings) for the one
-    /// task that writes batches in order: every batch then runs on the same connection.
+    /// A connection of the store's own (with the pool's settings, outside the pool) for the
+    /// one task that writes batches in order: every batch then runs on the same connection.
     /// SQLite keeps its page cache between batches (a connection drops it whenever another
     /// one wrote since its last transaction, and pooled batches alternated between two
     /// connections); Postgres keeps its prepared statements. Reads go on using the pool.
@@ -202,7 +202,7 @@ impl Store {
     /// [`StoreError::Transaction`] when no connection can be opened.
     pub async fn writer(&self) -> Result<StoreWriter, StoreError> {
         Ok(StoreWriter(match self {
-            Store::Sqlite(pool) => WriterConnection::Sqlite(sql::acquire(pool).await?.detach()),
+            Store::Sqlite(pool) => WriterConnection::Sqlite(sqlite::writer_connection(pool).await?),
             Store::Postgres(pool) => WriterConnection::Postgres(sql::acquire(pool).await?.detach()),
         }))
     }
