@@ -61,9 +61,10 @@ pub enum StoreError {
         backend: &'static str,
         /// The table.
         table: &'static str,
-        /// `insert` or `upsert`.
+        /// `insert`, `upsert`, `update` or `delete`.
         op: &'static str,
-        /// How many rows the failing statement carried.
+        /// How many rows the failing write carried (on SQLite the message also names the
+        /// refused row by its key).
         rows: usize,
         /// The driver's error.
         source: sqlx::Error,

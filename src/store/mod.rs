@@ -6,6 +6,11 @@
 //! orders (with their audit trail), fills, trades, positions and balances back into the
 //! model types, and [`Store::load_snapshot`] returns what a restart needs.
 //!
+//! A batch becomes one write per table and operation (`sql.rs`); SQLite binds each row
+//! straight into a prepared statement through its C API on the connection sqlx opened
+//! (`sqlite_stmt.rs`, the store's only `unsafe`), Postgres sends one `unnest` statement per
+//! write (`postgres.rs`).
+//!
 //! Storage conventions: money and quantities are TEXT holding the exact decimal, times are
 //! BIGINT nanoseconds since the Unix epoch, enums are their snake_case names.
 //!
@@ -16,13 +21,13 @@
 pub mod batch;
 mod error;
 pub mod export;
-mod jsonb;
 mod postgres;
 pub mod protect;
 mod rows;
 pub mod runs;
 mod sql;
 mod sqlite;
+mod sqlite_stmt;
 mod strategy;
 
 pub use batch::WriteBatch;
@@ -76,8 +81,8 @@ impl StoreWriter {
     /// As [`Store::apply`].
     pub async fn apply(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
         match &mut self.0 {
-            WriterConnection::Sqlite(conn) => sql::apply_on::<sqlx::Sqlite>(conn, batch).await,
-            WriterConnection::Postgres(conn) => sql::apply_on::<sqlx::Postgres>(conn, batch).await,
+            WriterConnection::Sqlite(conn) => sqlite::apply_on(conn, batch).await,
+            WriterConnection::Postgres(conn) => postgres::apply_on(conn, batch).await,
         }
     }
 }
@@ -178,11 +183,17 @@ impl Store {
     /// batch; [`StoreError::Write`] naming the table when a statement fails (for example a
     /// duplicate audit row); [`StoreError::Transaction`] when begin/commit fails.
     pub async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        on_pool!(self, pool => sql::apply(pool, batch).await)
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Sqlite(pool) => sqlite::apply_on(&mut *sql::acquire(pool).await?, batch).await,
+            Store::Postgres(pool) => postgres::apply_on(&mut *sql::acquire(pool).await?, batch).await,
+        }
     }
 
-    /// A connection of the store's own (taken out of the pool, with its settings) for the one
-    /// task that writes batches in order: every batch then runs on the same connection.
+    /// A connection of the store's own (with the pool's settings, outside the pool) for the
+    /// one task that writes batches in order: every batch then runs on the same connection.
     /// SQLite keeps its page cache between batches (a connection drops it whenever another
     /// one wrote since its last transaction, and pooled batches alternated between two
     /// connections); Postgres keeps its prepared statements. Reads go on using the pool.
@@ -191,8 +202,8 @@ impl Store {
     /// [`StoreError::Transaction`] when no connection can be opened.
     pub async fn writer(&self) -> Result<StoreWriter, StoreError> {
         Ok(StoreWriter(match self {
-            Store::Sqlite(pool) => WriterConnection::Sqlite(sql::detached(pool).await?),
-            Store::Postgres(pool) => WriterConnection::Postgres(sql::detached(pool).await?),
+            Store::Sqlite(pool) => WriterConnection::Sqlite(sqlite::writer_connection(pool).await?),
+            Store::Postgres(pool) => WriterConnection::Postgres(sql::acquire(pool).await?.detach()),
         }))
     }
 

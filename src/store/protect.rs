@@ -1,14 +1,13 @@
 //! Protection and risk records (migration 0002): the monitor of each open position, the risk
 //! audit trail (limit and trading-state changes) and why each position closed.
 //!
-//! Written in the batch's transaction, after the core tables, with the same SQL on both
-//! backends: monitor upserts and close reasons (a row per position change or close, as many
-//! as a busy tick closes positions) as one statement per table, like the core tables; monitor
-//! deletions and the risk audit trail (rare) row by row, in the order they happened.
+//! Written in the batch's transaction, after the core tables, as the core tables are (one
+//! [`Write`] per table and operation): monitor upserts, monitor deletions, risk audit rows
+//! (appended in the order they happened) and close reasons.
 
 use super::error::StoreError;
 use super::rows::Table;
-use super::sql::{insert_stmts, Dialect, Stmt, Val};
+use super::sql::{Dialect, Op, Val, Write};
 use super::WriteBatch;
 use crate::model::{AccountId, ClientOrderId, PositionId, Side, StrategyId, Symbol, Timestamp};
 use crate::monitor::{ExitReason, MonitorRecord, MonitorSpec, MonitorState, PositionKey, TrailState};
@@ -136,25 +135,6 @@ fn pid_val(id: PositionId) -> Result<Val<'static>, StoreError> {
         .map_err(|_| StoreError::InvalidBatch(format!("position id {id} does not fit a BIGINT")))
 }
 
-/// One statement of `values` bound in order between `head` and `tail`.
-fn row_stmt<'q, DB: Dialect>(
-    table: &'static str,
-    op: &'static str,
-    head: &str,
-    values: Vec<Val<'q>>,
-    tail: &str,
-) -> Stmt<'q, DB> {
-    let mut qb = QueryBuilder::<DB>::new(head);
-    {
-        let mut sep = qb.separated(", ");
-        for v in values {
-            DB::bind(&mut sep, v);
-        }
-    }
-    qb.push(tail);
-    Stmt::new(qb, table, op, 1)
-}
-
 const MONITOR_COLS: &str = "position_id, account, symbol, side, qty, entry_px, entry_fees, opened_at, spec, \
      trail_best, trail_trigger, break_even_stop, working, stop_px, stop_reason, target_px, deadline, ts_last";
 
@@ -183,7 +163,20 @@ const MONITORS: Table<18> = Table {
     ],
     key: &["position_id"],
     fixed: &[],
-    upsert: true,
+    op: Op::Upsert,
+};
+
+/// The `monitors` rows to delete: a disarmed monitor's key.
+const MONITOR_KEYS: Table<1> =
+    Table { name: "monitors", cols: ["position_id"], key: &["position_id"], fixed: &[], op: Op::Delete };
+
+/// The `risk_audit` table (appended; `seq` is numbered by the database).
+const RISK_AUDIT: Table<7> = Table {
+    name: "risk_audit",
+    cols: ["ts", "scope", "subject", "old_value", "new_value", "who", "why"],
+    key: &[],
+    fixed: &[],
+    op: Op::Insert,
 };
 
 /// The `close_reasons` table (one row per closed position, upserted).
@@ -192,7 +185,7 @@ const CLOSE_REASONS: Table<4> = Table {
     cols: ["position_id", "reason", "exit_cid", "ts"],
     key: &["position_id"],
     fixed: &[],
-    upsert: true,
+    op: Op::Upsert,
 };
 
 fn monitor_values(m: &StoredMonitor, ts: Timestamp) -> Result<[Val<'_>; 18], StoreError> {
@@ -221,31 +214,32 @@ fn monitor_values(m: &StoredMonitor, ts: Timestamp) -> Result<[Val<'_>; 18], Sto
     ])
 }
 
-/// The statements writing the batch's monitors (upserts, then deletions), risk audit rows and
-/// close reasons (run in the batch's transaction, in this order).
-pub(crate) fn stmts<DB: Dialect>(batch: &WriteBatch) -> Result<Vec<Stmt<'_, DB>>, StoreError> {
+/// The writes of the batch's monitors (upserts, then deletions), risk audit rows and close
+/// reasons (run in the batch's transaction, in this order).
+pub(crate) fn writes(batch: &WriteBatch) -> Result<Vec<Write<'_>>, StoreError> {
     let ts = batch.latest_ts().unwrap_or_else(Timestamp::now);
     let monitors = batch.monitors.values().map(|m| monitor_values(m, ts)).collect::<Result<Vec<_>, _>>()?;
-    let mut out = insert_stmts::<DB, 18>(&MONITORS, monitors)?;
-    for &pid in &batch.monitors_removed {
-        let head = "DELETE FROM monitors WHERE position_id = ";
-        out.push(row_stmt(MONITORS.name, "delete", head, vec![pid_val(pid)?], ""));
-    }
-    for a in &batch.risk_audit {
-        let values = vec![
-            Val::Int(Some(a.ts.0)),
-            owned(Some(scope_text(&a.scope))),
-            text(&a.subject),
-            owned(a.old.clone()),
-            owned(a.new.clone()),
-            text(&a.who),
-            owned(a.why.clone()),
-        ];
-        let head = "INSERT INTO risk_audit (ts, scope, subject, old_value, new_value, who, why) VALUES (";
-        out.push(row_stmt("risk_audit", "insert", head, values, ")"));
-    }
-    out.extend(insert_stmts::<DB, 4>(&CLOSE_REASONS, close_reason_rows(&batch.close_reasons)?)?);
-    Ok(out)
+    let removed = batch.monitors_removed.iter().map(|&pid| Ok([pid_val(pid)?])).collect::<Result<Vec<_>, _>>()?;
+    let audit = batch
+        .risk_audit
+        .iter()
+        .map(|a| {
+            [
+                Val::Int(Some(a.ts.0)),
+                owned(Some(scope_text(&a.scope))),
+                text(&a.subject),
+                owned(a.old.clone()),
+                owned(a.new.clone()),
+                text(&a.who),
+                owned(a.why.clone()),
+            ]
+        })
+        .collect();
+    let reasons = close_reason_rows(&batch.close_reasons)?;
+    Ok([MONITORS.write(monitors), MONITOR_KEYS.write(removed), RISK_AUDIT.write(audit), CLOSE_REASONS.write(reasons)]
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// One row per position, the last reason the batch gives it winning (as upserting them one by

@@ -5,7 +5,7 @@
 //! `*Row` back into the model and refuse any stored value the model would not accept.
 
 use super::error::StoreError;
-use super::sql::Val;
+use super::sql::{Op, Val};
 use crate::model::{
     AccountId, BracketRole, ClientOrderId, Currency, Fill, IdError, Liquidity, LlmMeta, Order, OrderEventKind,
     OrderStatus, OrderType, Position, PositionId, PositionStatus, Side, StatusChange, StrategyId, Symbol, TimeInForce,
@@ -27,8 +27,8 @@ pub(crate) struct Table<const N: usize> {
     /// Columns an upsert leaves as first written: indexed columns that never change for a
     /// key (rewriting them would cost index maintenance for nothing).
     pub fixed: &'static [&'static str],
-    /// Whether writes replace an existing row (upsert) or must be new (insert).
-    pub upsert: bool,
+    /// What a write does with each row (insert, upsert, update by key…).
+    pub op: Op,
 }
 
 /// The `orders` table.
@@ -66,7 +66,7 @@ pub(crate) const ORDERS: Table<27> = Table {
     key: &["cid"],
     // An order's symbol, strategy and creation time never change (all three are indexed).
     fixed: &["symbol", "strategy_id", "ts_init"],
-    upsert: true,
+    op: Op::Upsert,
 };
 
 /// Where the columns that can change after an order's row is first written sit in
@@ -88,7 +88,7 @@ const fn pick<const N: usize, const M: usize>(cols: &[&'static str; N], at: &[us
 /// The changing columns of `orders` (see [`ORDER_CHANGING`]): what a later write of an order
 /// the store already holds updates, keyed by `cid`.
 pub(crate) const ORDER_CHANGES: Table<13> =
-    Table { name: "orders", cols: pick(&ORDERS.cols, &ORDER_CHANGING), key: &["cid"], fixed: &[], upsert: false };
+    Table { name: "orders", cols: pick(&ORDERS.cols, &ORDER_CHANGING), key: &["cid"], fixed: &[], op: Op::Update };
 
 /// The `order_events` table (audit trail).
 pub(crate) const ORDER_EVENTS: Table<7> = Table {
@@ -96,7 +96,7 @@ pub(crate) const ORDER_EVENTS: Table<7> = Table {
     cols: ["cid", "seq", "event", "from_status", "to_status", "ts", "reason"],
     key: &["cid", "seq"],
     fixed: &[],
-    upsert: false,
+    op: Op::Insert,
 };
 
 /// The `fills` table.
@@ -105,7 +105,7 @@ pub(crate) const FILLS: Table<11> = Table {
     cols: ["cid", "trade_id", "seq", "symbol", "side", "qty", "price", "fee", "fee_currency", "liquidity", "ts"],
     key: &["cid", "trade_id"],
     fixed: &[],
-    upsert: false,
+    op: Op::Insert,
 };
 
 /// The `trades` table.
@@ -130,7 +130,7 @@ pub(crate) const TRADES: Table<15> = Table {
     ],
     key: &["cid", "trade_id"],
     fixed: &[],
-    upsert: false,
+    op: Op::Insert,
 };
 
 /// The `positions` table.
@@ -158,7 +158,7 @@ pub(crate) const POSITIONS: Table<17> = Table {
     key: &["id"],
     // A position life belongs to one account and symbol (both indexed).
     fixed: &["account", "symbol"],
-    upsert: true,
+    op: Op::Upsert,
 };
 
 /// The `balances` table.
@@ -167,7 +167,7 @@ pub(crate) const BALANCES: Table<4> = Table {
     cols: ["account", "currency", "cash", "ts_last"],
     key: &["account", "currency"],
     fixed: &[],
-    upsert: true,
+    op: Op::Upsert,
 };
 
 fn dec(d: Decimal) -> Val<'static> {

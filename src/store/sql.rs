@@ -5,11 +5,11 @@
 //! Postgres. What differs (binds, how writes carry rows, snapshot reads, connect options,
 //! migrations) lives in `sqlite.rs` and `postgres.rs`.
 //!
-//! Writes carry a table's rows in a statement whose text does not depend on the row count,
-//! so each connection prepares it once: on SQLite ([`WriteMode::Json`]) one bind holding the
-//! rows as a binary JSON array of arrays (decimals as strings, times as integers, so both stay
-//! exact); on Postgres ([`WriteMode::Unnest`]) one array bind per column. Multi-row `VALUES`
-//! with one bind per value measured slower on both.
+//! A batch becomes one [`Write`] per table and operation ([`writes`], [`step`]): the rows as
+//! values, in the order the tables must be written. Each backend carries them its own way:
+//! SQLite binds each row straight into a prepared statement through its C API
+//! (`sqlite_stmt.rs`), Postgres sends one statement per write with one array bind per column
+//! (`postgres.rs`).
 
 use super::error::StoreError;
 use super::rows::{
@@ -23,16 +23,16 @@ use crate::model::{
     Timestamp, Trade,
 };
 use rust_decimal::Decimal;
-use serde::ser::{Serialize, Serializer};
 use sqlx::postgres::PgRow;
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Database, FromRow, Pool, QueryBuilder, Transaction};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 
 /// One bind value; `None` binds a typed NULL.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Val<'a> {
     /// TEXT (decimals, ids, enum names, JSON).
     Text(Option<Cow<'a, str>>),
@@ -42,86 +42,140 @@ pub(crate) enum Val<'a> {
     Real(Option<f64>),
     /// BOOLEAN (0/1 in SQLite).
     Bool(bool),
-    /// BLOB: only the rows of a SQLite write statement, as one binary JSON array (no column
-    /// stores a blob).
-    Blob(Vec<u8>),
 }
 
-/// A JSON string, integer, number, boolean or null.
-impl Serialize for Val<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+/// The value as an error message shows it: text quoted, NULL as `NULL`.
+impl fmt::Display for Val<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Val::Text(Some(v)) => s.serialize_str(v),
-            Val::Int(Some(v)) => s.serialize_i64(*v),
-            Val::Real(Some(v)) => s.serialize_f64(*v),
-            Val::Bool(v) => s.serialize_bool(*v),
-            Val::Blob(v) => s.serialize_bytes(v),
-            Val::Text(None) | Val::Int(None) | Val::Real(None) => s.serialize_unit(),
+            Val::Text(Some(s)) => write!(f, "'{s}'"),
+            Val::Int(Some(n)) => write!(f, "{n}"),
+            Val::Real(Some(x)) => write!(f, "{x}"),
+            Val::Bool(b) => write!(f, "{b}"),
+            Val::Text(None) | Val::Int(None) | Val::Real(None) => f.write_str("NULL"),
         }
     }
 }
 
-/// How write statements carry their rows.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum WriteMode {
-    /// Two binds per statement carrying up to `max_rows` rows in SQLite's binary JSON (see
-    /// [`super::jsonb::Encoded`]: the rows, then where each sits); `insert(table, columns)`
-    /// gives the SQL before the rows bind, between the two binds and after the second, up to
-    /// where an `ON CONFLICT` clause may follow; `update(table, columns, keys)` the same
-    /// three parts of an UPDATE that sets each row's non-key columns on the row its key
-    /// columns (the first `keys` columns) name.
-    Json { insert: fn(&str, &[&str]) -> [String; 3], update: fn(&str, &[&str], usize) -> [String; 3], max_rows: usize },
-    /// One statement per table, one array bind per column, unpacked by
-    /// `SELECT * FROM unnest($1::text[], $2::int8[], …)` (Postgres). The SQL text depends only
-    /// on the table, so each connection prepares it once.
-    Unnest,
+/// What a [`Write`] does with each of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// Adds the row; one whose key is stored already fails the batch.
+    Insert,
+    /// Adds the row or replaces the stored one with its key (except the `fixed` columns).
+    Upsert,
+    /// Adds the row unless one with its key is stored (then nothing changes).
+    InsertOnce,
+    /// Sets the non-key columns of the stored row its key columns (the first ones) name; a
+    /// row that is not stored fails the batch.
+    Update,
+    /// Removes the stored row its key (the row's only columns) names, if any.
+    Delete,
 }
 
-/// The values of one column across a statement's rows, bound as one array.
-#[derive(Debug)]
-pub(crate) enum Column<'a> {
-    /// TEXT values.
-    Text(Vec<Option<Cow<'a, str>>>),
-    /// BIGINT values.
-    Int(Vec<Option<i64>>),
-    /// DOUBLE PRECISION values.
-    Real(Vec<Option<f64>>),
-    /// BOOLEAN values.
-    Bool(Vec<bool>),
+impl Op {
+    /// `insert`, `upsert`, `update` or `delete`, for error messages.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Op::Insert | Op::InsertOnce => "insert",
+            Op::Upsert => "upsert",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
 }
 
-impl<'a> Column<'a> {
-    /// Moves column `i` out of `rows` (leaving placeholders), typed as the first row's value;
-    /// `None` if a row's value has another type (rows of one table never do) or there are no
-    /// rows.
-    fn take<const N: usize>(rows: &mut [[Val<'a>; N]], i: usize) -> Option<Self> {
-        let mut col = match rows.first()?.get(i)? {
-            Val::Text(_) => Column::Text(Vec::with_capacity(rows.len())),
-            Val::Int(_) => Column::Int(Vec::with_capacity(rows.len())),
-            Val::Real(_) => Column::Real(Vec::with_capacity(rows.len())),
-            Val::Bool(_) => Column::Bool(Vec::with_capacity(rows.len())),
-            Val::Blob(_) => return None,
-        };
-        for row in rows {
-            match (&mut col, std::mem::replace(&mut row[i], Val::Int(None))) {
-                (Column::Text(c), Val::Text(v)) => c.push(v),
-                (Column::Int(c), Val::Int(v)) => c.push(v),
-                (Column::Real(c), Val::Real(v)) => c.push(v),
-                (Column::Bool(c), Val::Bool(v)) => c.push(v),
-                _ => return None,
+/// The rows of one table a batch writes, and what to do with them: what each backend turns
+/// into its own statements.
+#[derive(Debug, Clone)]
+pub(crate) struct Write<'q> {
+    /// The table.
+    pub table: &'static str,
+    /// The columns each row holds, in order (an update's key columns first).
+    pub cols: &'static [&'static str],
+    /// The key columns.
+    pub key: &'static [&'static str],
+    /// Columns an upsert leaves as first written.
+    pub fixed: &'static [&'static str],
+    /// What to do with each row.
+    pub op: Op,
+    /// The rows back to back, `cols.len()` values each.
+    pub values: Vec<Val<'q>>,
+}
+
+impl<'q> Write<'q> {
+    /// The rows, each its values in column order.
+    pub(crate) fn rows(&self) -> std::slice::ChunksExact<'_, Val<'q>> {
+        self.values.chunks_exact(self.cols.len().max(1))
+    }
+
+    /// How many rows.
+    pub(crate) fn len(&self) -> usize {
+        self.values.len() / self.cols.len().max(1)
+    }
+
+    /// `INSERT INTO <table> (<cols>) `.
+    pub(crate) fn insert_head(&self) -> String {
+        format!("INSERT INTO {} ({}) ", self.table, self.cols.join(", "))
+    }
+
+    /// What follows an insert's rows: ` ON CONFLICT (<key>) DO UPDATE SET c = excluded.c, …`
+    /// for an upsert (every column but the key and the fixed ones), ` ON CONFLICT (<key>) DO
+    /// NOTHING` for an insert-once, nothing otherwise.
+    pub(crate) fn conflict_tail(&self) -> String {
+        match self.op {
+            Op::Upsert => {
+                let set: Vec<String> = self
+                    .cols
+                    .iter()
+                    .filter(|c| !self.key.contains(c) && !self.fixed.contains(c))
+                    .map(|c| format!("{c} = excluded.{c}"))
+                    .collect();
+                format!(" ON CONFLICT ({}) DO UPDATE SET {}", self.key.join(", "), set.join(", "))
             }
+            Op::InsertOnce => format!(" ON CONFLICT ({}) DO NOTHING", self.key.join(", ")),
+            Op::Insert | Op::Update | Op::Delete => String::new(),
         }
-        Some(col)
     }
 
-    /// The Postgres array type the column binds as.
-    fn pg_array_type(&self) -> &'static str {
-        match self {
-            Column::Text(_) => "text[]",
-            Column::Int(_) => "int8[]",
-            Column::Real(_) => "float8[]",
-            Column::Bool(_) => "bool[]",
+    /// Which row of the write, by its key values (`cid = 'a', seq = 2`), for error messages.
+    pub(crate) fn describe_row(&self, i: usize) -> String {
+        let Some(row) = self.rows().nth(i) else { return format!("row {i}") };
+        let key: Vec<String> = self
+            .cols
+            .iter()
+            .zip(row)
+            .filter(|(c, _)| self.key.contains(c))
+            .map(|(c, v)| format!("{c} = {v}"))
+            .collect();
+        format!("row {} of {}, {}", i + 1, self.len(), key.join(", "))
+    }
+}
+
+impl<const N: usize> Table<N> {
+    fn select_list(&self) -> String {
+        self.cols.join(", ")
+    }
+
+    /// The write of `rows` to this table, as the table says (insert, upsert…); `None` for no
+    /// rows.
+    pub(crate) fn write<'q>(&'static self, rows: Vec<[Val<'q>; N]>) -> Option<Write<'q>> {
+        if rows.is_empty() {
+            return None;
         }
+        debug_assert!(
+            self.op != Op::Update || self.cols[..self.key.len()] == *self.key,
+            "{}: key columns come first",
+            self.name
+        );
+        Some(Write {
+            table: self.name,
+            cols: &self.cols,
+            key: self.key,
+            fixed: self.fixed,
+            op: self.op,
+            values: rows.into_iter().flatten().collect(),
+        })
     }
 }
 
@@ -130,21 +184,16 @@ pub(crate) trait Decodable: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r,
 
 impl<T> Decodable for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 
-/// What differs between the backends, behind one interface so the SQL above is written once.
+/// What differs between the backends' reads, behind one interface so the SQL above is
+/// written once.
 pub(crate) trait Dialect: Database {
     /// `sqlite` or `postgres`, for error messages.
     const BACKEND: &'static str;
     /// A statement that makes the current transaction read one consistent snapshot.
     const SNAPSHOT_READ: Option<&'static str>;
 
-    /// How write statements carry their rows.
-    const WRITE: WriteMode;
-
     /// Appends one bind value.
     fn bind<'args>(sep: &mut Separated<'_, 'args, Self, &'static str>, value: Val<'args>);
-
-    /// Appends one column of values as one array bind (only [`WriteMode::Unnest`] asks).
-    fn bind_column<'args>(qb: &mut QueryBuilder<'args, Self>, column: Column<'args>);
 
     /// Runs a built statement, returning the rows affected.
     async fn execute(conn: &mut Self::Connection, qb: &mut QueryBuilder<'_, Self>) -> Result<u64, sqlx::Error>;
@@ -170,7 +219,6 @@ macro_rules! dialect_io {
                 Val::Int(v) => sep.push_bind(v),
                 Val::Real(v) => sep.push_bind(v),
                 Val::Bool(v) => sep.push_bind(v),
-                Val::Blob(v) => sep.push_bind(v),
             };
         }
 
@@ -192,193 +240,22 @@ fn bind<'args, DB: Dialect>(qb: &mut QueryBuilder<'args, DB>, value: Val<'args>)
     DB::bind(&mut qb.separated(""), value);
 }
 
-impl<const N: usize> Table<N> {
-    fn select_list(&self) -> String {
-        self.cols.join(", ")
-    }
-
-    fn insert_head(&self) -> String {
-        format!("INSERT INTO {} ({}) ", self.name, self.select_list())
-    }
-
-    fn conflict_tail(&self) -> String {
-        if !self.upsert {
-            return String::new();
-        }
-        let set: Vec<String> = self
-            .cols
-            .iter()
-            .filter(|c| !self.key.contains(c) && !self.fixed.contains(c))
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        format!(" ON CONFLICT ({}) DO UPDATE SET {}", self.key.join(", "), set.join(", "))
-    }
+/// The error of an update that did not find `missing` of its `rows` rows, which the batch
+/// marked as already stored.
+pub(crate) fn not_stored(table: &str, missing: u64, rows: usize) -> StoreError {
+    StoreError::InvalidBatch(format!(
+        "{table}: {missing} of {rows} rows marked as already stored are not in the store (nothing of the batch is written)"
+    ))
 }
 
-/// One write statement of a batch, built before it runs, so that the next one is built while
-/// the database runs this one (see [`apply`]).
-pub(crate) struct Stmt<'q, DB: Dialect> {
-    qb: QueryBuilder<'q, DB>,
-    table: &'static str,
-    op: &'static str,
-    rows: usize,
-    /// An update of rows the batch says are stored: each must be found.
-    all_found: bool,
-}
-
-impl<'q, DB: Dialect> Stmt<'q, DB> {
-    /// A built statement that writes `rows` rows of `table` (`op`: insert, upsert, delete…,
-    /// for error messages).
-    pub(crate) fn new(qb: QueryBuilder<'q, DB>, table: &'static str, op: &'static str, rows: usize) -> Self {
-        Self { qb, table, op, rows, all_found: false }
-    }
-}
-
-/// Runs built statements in order on the caller's transaction.
-///
-/// # Errors
-/// The database's error, naming the table; [`StoreError::InvalidBatch`] when an update of
-/// rows marked as stored finds fewer rows than it carries.
-pub(crate) async fn run<DB: Dialect>(conn: &mut DB::Connection, stmts: Vec<Stmt<'_, DB>>) -> Result<(), StoreError> {
-    for mut s in stmts {
-        let (backend, table, op, rows) = (DB::BACKEND, s.table, s.op, s.rows);
-        let affected = DB::execute(conn, &mut s.qb).await.map_err(|source| StoreError::Write {
-            backend,
-            table,
-            op,
-            rows,
-            source,
-        })?;
-        if s.all_found && affected != rows as u64 {
-            return Err(StoreError::InvalidBatch(format!(
-                "{table}: {} of {rows} rows marked as already stored are not in the store (nothing of the batch is written)",
-                (rows as u64).saturating_sub(affected)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The statements that insert rows (upsert, for tables that replace), carrying them as the
-/// dialect's [`WriteMode`] says.
-///
-/// # Errors
-/// [`StoreError::InvalidBatch`] when the rows cannot be encoded.
-pub(crate) fn insert_stmts<'q, DB: Dialect, const N: usize>(
-    table: &Table<N>,
-    rows: Vec<[Val<'q>; N]>,
-) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let op = if table.upsert { "upsert" } else { "insert" };
-    let tail = table.conflict_tail();
-    match DB::WRITE {
-        WriteMode::Json { insert, max_rows, .. } => {
-            let [head, mid, after_binds] = insert(table.name, &table.cols);
-            json_stmts(table, op, &rows, max_rows, [&head, &mid, &format!("{after_binds}{tail}")])
-        }
-        WriteMode::Unnest => {
-            let n = rows.len();
-            let mut qb = QueryBuilder::<DB>::new(table.insert_head());
-            qb.push("SELECT * FROM ");
-            push_unnest(&mut qb, table, rows)?;
-            qb.push(tail.as_str());
-            Ok(vec![Stmt::new(qb, table.name, op, n)])
-        }
-    }
-}
-
-/// The statements that update the non-key columns of stored rows, each named by its key (the
-/// table's first `key.len()` columns); running them fails the batch when a row is not found.
-///
-/// # Errors
-/// [`StoreError::InvalidBatch`] when the rows cannot be encoded.
-pub(crate) fn update_stmts<'q, DB: Dialect, const N: usize>(
-    table: &Table<N>,
-    rows: Vec<[Val<'q>; N]>,
-) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let keys = table.key.len();
-    debug_assert_eq!(table.cols[..keys], *table.key, "{}: key columns come first", table.name);
-    let mut stmts = match DB::WRITE {
-        WriteMode::Json { update, max_rows, .. } => {
-            let [head, mid, tail] = update(table.name, &table.cols, keys);
-            json_stmts(table, "update", &rows, max_rows, [&head, &mid, &tail])?
-        }
-        WriteMode::Unnest => {
-            let n = rows.len();
-            let set: Vec<String> = table.cols[keys..].iter().map(|c| format!("{c} = u.{c}")).collect();
-            let on: Vec<String> = table.key.iter().map(|k| format!("t.{k} = u.{k}")).collect();
-            let mut qb = QueryBuilder::<DB>::new(format!("UPDATE {} AS t SET {} FROM ", table.name, set.join(", ")));
-            push_unnest(&mut qb, table, rows)?;
-            qb.push(format_args!(" AS u ({}) WHERE {}", table.select_list(), on.join(" AND ")));
-            vec![Stmt::new(qb, table.name, "update", n)]
-        }
-    };
-    for s in &mut stmts {
-        s.all_found = true;
-    }
-    Ok(stmts)
-}
-
-/// `head <rows> mid <spans> tail` once per chunk of `max_rows` rows, each chunk bound as
-/// SQLite's binary JSON (see [`super::jsonb`]).
-fn json_stmts<'q, DB: Dialect, const N: usize>(
-    table: &Table<N>,
-    op: &'static str,
-    rows: &[[Val<'_>; N]],
-    max_rows: usize,
-    [head, mid, tail]: [&str; 3],
-) -> Result<Vec<Stmt<'q, DB>>, StoreError> {
-    rows.chunks(max_rows.max(1))
-        .map(|chunk| {
-            let encoded = super::jsonb::rows(table.name, chunk)?;
-            let mut qb = QueryBuilder::<DB>::new(head);
-            bind(&mut qb, Val::Blob(encoded.rows));
-            qb.push(mid);
-            bind(&mut qb, Val::Blob(encoded.spans));
-            qb.push(tail);
-            Ok(Stmt::new(qb, table.name, op, chunk.len()))
-        })
-        .collect()
-}
-
-/// `unnest($1::text[], $2::int8[], …)`: one array bind per column of `rows`.
-fn push_unnest<'q, DB: Dialect, const N: usize>(
-    qb: &mut QueryBuilder<'q, DB>,
-    table: &Table<N>,
-    mut rows: Vec<[Val<'q>; N]>,
-) -> Result<(), StoreError> {
-    qb.push("unnest(");
-    for i in 0..N {
-        let column = Column::take(&mut rows, i).ok_or_else(|| {
-            StoreError::InvalidBatch(format!(
-                "{}: column {} holds values of different types",
-                table.name, table.cols[i]
-            ))
-        })?;
-        let ty = column.pg_array_type();
-        if i > 0 {
-            qb.push(", ");
-        }
-        DB::bind_column(qb, column);
-        qb.push(format_args!("::{ty}"));
-    }
-    qb.push(")");
-    Ok(())
-}
-
-fn tx_error(backend: &'static str, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn tx_error(backend: &'static str, op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Transaction { backend, op, source }
 }
 
 /// Refuses an inconsistent batch before anything is written: the store is what keeps the
 /// audit trail, fills and trades from pointing at no order (Postgres has no foreign keys on
 /// them, see migration 0005).
-fn validate(b: &WriteBatch) -> Result<(), StoreError> {
+pub(crate) fn validate(b: &WriteBatch) -> Result<(), StoreError> {
     if let Some((cid, c)) = b.order_events.iter().find(|(cid, _)| !b.orders.contains_key(cid)) {
         return Err(StoreError::InvalidBatch(format!(
             "audit row '{}' ({} -> {}) is for order {cid}, which is not in the batch (an audit row commits with its order)",
@@ -396,82 +273,60 @@ fn validate(b: &WriteBatch) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The statements of step `k` of writing a batch, `None` past the last step. Parents first:
-/// audit rows, fills and trades reference their order.
-fn step<'q, DB: Dialect>(k: usize, b: &'q WriteBatch) -> Option<Result<Vec<Stmt<'q, DB>>, StoreError>> {
-    fn rows_of<'q, T: 'q, R>(
+/// The writes of step `k` of a batch, `None` past the last step. Parents first: audit rows,
+/// fills and trades reference their order.
+pub(crate) fn step(k: usize, b: &WriteBatch) -> Option<Result<Vec<Write<'_>>, StoreError>> {
+    fn rows_of<T, R>(
         items: impl Iterator<Item = T>,
         f: impl FnMut(T) -> Result<R, StoreError>,
     ) -> Result<Vec<R>, StoreError> {
         items.map(f).collect()
     }
     let is_known = |o: &&Order| b.known_orders.contains(&o.cid);
+    fn one(rows: Result<Option<Write<'_>>, StoreError>) -> Result<Vec<Write<'_>>, StoreError> {
+        rows.map(|w| w.into_iter().collect())
+    }
     Some(match k {
-        0 => rows_of(b.orders.values().filter(|o| !is_known(o)), rows::order_values)
-            .and_then(|r| insert_stmts::<DB, 27>(&ORDERS, r)),
-        1 => rows_of(b.orders.values().filter(is_known), rows::order_change_values)
-            .and_then(|r| update_stmts::<DB, 13>(&ORDER_CHANGES, r)),
-        2 => super::strategy::provenance_stmts::<DB>(b),
-        3 => rows_of(b.positions.values(), rows::position_values).and_then(|r| insert_stmts::<DB, 17>(&POSITIONS, r)),
+        0 => one(rows_of(b.orders.values().filter(|o| !is_known(o)), rows::order_values).map(|r| ORDERS.write(r))),
+        1 => {
+            one(rows_of(b.orders.values().filter(is_known), rows::order_change_values).map(|r| ORDER_CHANGES.write(r)))
+        }
+        2 => super::strategy::provenance_writes(b),
+        3 => one(rows_of(b.positions.values(), rows::position_values).map(|r| POSITIONS.write(r))),
         4 => {
             let ts = b.latest_ts().unwrap_or_else(Timestamp::now);
             let r = b.balances.iter().map(|((a, c), cash)| rows::balance_values(a, c, *cash, ts)).collect();
-            insert_stmts::<DB, 4>(&BALANCES, r)
+            one(Ok(BALANCES.write(r)))
         }
-        5 => {
-            let r = b.order_events.iter().map(|(cid, c)| rows::event_values(cid, c)).collect();
-            insert_stmts::<DB, 7>(&ORDER_EVENTS, r)
+        5 => one(Ok(ORDER_EVENTS.write(b.order_events.iter().map(|(cid, c)| rows::event_values(cid, c)).collect()))),
+        6 => {
+            one(rows_of(b.fills.iter(), |f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?))
+                .map(|r| FILLS.write(r)))
         }
-        6 => rows_of(b.fills.iter(), |f| rows::fill_values(f, b.fill_seq(&f.cid, &f.trade_id)?))
-            .and_then(|r| insert_stmts::<DB, 11>(&FILLS, r)),
-        7 => rows_of(b.trades.iter(), |t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?))
-            .and_then(|r| insert_stmts::<DB, 15>(&TRADES, r)),
-        8 => super::protect::stmts::<DB>(b),
+        7 => one(rows_of(b.trades.iter(), |t| rows::trade_values(t, b.fill_seq(&t.cid, &t.trade_id)?))
+            .map(|r| TRADES.write(r))),
+        8 => super::protect::writes(b),
         _ => return None,
     })
 }
 
-/// Writes the whole batch in one transaction on a connection of the pool: all of it or, on
-/// any error, none of it (see [`apply_on`]).
-pub(crate) async fn apply<DB: Dialect>(pool: &Pool<DB>, batch: &WriteBatch) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let mut conn = pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))?;
-    apply_on::<DB>(&mut conn, batch).await
+/// A connection of the pool, for a batch (the writer takes one out of the pool for good).
+pub(crate) async fn acquire<DB: Dialect>(pool: &Pool<DB>) -> Result<sqlx::pool::PoolConnection<DB>, StoreError> {
+    pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))
 }
 
-/// A connection of the pool's, taken out of it for good: the one connection a single writer
-/// commits every batch on.
-pub(crate) async fn detached<DB: Dialect>(pool: &Pool<DB>) -> Result<DB::Connection, StoreError> {
-    Ok(pool.acquire().await.map_err(tx_error(DB::BACKEND, "begin"))?.detach())
-}
-
-/// Writes the whole batch in one transaction on `conn`: all of it or, on any error, none of
-/// it.
+/// Every write of a batch, in the order [`step`] gives them.
 ///
-/// The statements of each step are built while the database runs the previous step's, so
-/// encoding rows (JSON on SQLite, column arrays on Postgres) overlaps the database's work.
-pub(crate) async fn apply_on<DB: Dialect>(conn: &mut DB::Connection, batch: &WriteBatch) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
+/// # Errors
+/// [`StoreError::InvalidBatch`] when a row cannot be encoded.
+pub(crate) fn writes(b: &WriteBatch) -> Result<Vec<Write<'_>>, StoreError> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while let Some(ws) = step(k, b) {
+        out.extend(ws?);
+        k += 1;
     }
-    validate(batch)?;
-    // The database begins the transaction while the first statements are built.
-    let (tx, first) = tokio::join!(sqlx::Connection::begin(conn), async { step::<DB>(0, batch) });
-    let mut tx = tx.map_err(tx_error(DB::BACKEND, "begin"))?;
-    let mut ready = first.unwrap_or_else(|| Ok(Vec::new()))?;
-    for k in 1.. {
-        // `join!` polls the run first: it hands its statement to the database, then the next
-        // step is built while the database works.
-        let (ran, next) = tokio::join!(run::<DB>(&mut tx, ready), async { step::<DB>(k, batch) });
-        ran?;
-        match next {
-            Some(next) => ready = next?,
-            None => break,
-        }
-    }
-    tx.commit().await.map_err(tx_error(DB::BACKEND, "commit"))
+    Ok(out)
 }
 
 /// A read transaction that sees one consistent snapshot across its queries.
@@ -505,17 +360,18 @@ pub(crate) enum Select<'a> {
     One(&'a ClientOrderId),
 }
 
-/// ` AND <column> IN ('a', 'b', …)`. The names are the model's own enum names, written as
-/// literals rather than binds so that the planners can match the partial index over open
-/// orders (its predicate lists the same names in the same order).
+/// ` AND (<column> = 'a' OR <column> = 'b' …)`. The names are the model's own enum names,
+/// written as literals rather than binds so that the planners can match the partial index
+/// over open orders: SQLite's predicate (migration 0006) is this very expression, the same
+/// names in the same order; Postgres proves its `IN` predicate from it.
 fn push_status_in<DB: Dialect>(qb: &mut QueryBuilder<'_, DB>, column: &str, names: &[&'static str]) {
-    qb.push(format_args!(" AND {column} IN ("));
+    qb.push(" AND (");
     for (i, name) in names.iter().enumerate() {
         debug_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "status name {name}");
         if i > 0 {
-            qb.push(", ");
+            qb.push(" OR ");
         }
-        qb.push(format_args!("'{name}'"));
+        qb.push(format_args!("{column} = '{name}'"));
     }
     qb.push(")");
 }

@@ -2,8 +2,8 @@
 //! row, and each strategy's saved `ctx.state`. Both dialects share this SQL.
 
 use super::error::StoreError;
-use super::rows::{TradeRow, TRADES};
-use super::sql::{Dialect, Stmt, Val};
+use super::rows::{Table, TradeRow, TRADES};
+use super::sql::{Dialect, Op, Val, Write};
 use super::WriteBatch;
 use crate::model::{Callback, ClientOrderId, Order, Provenance, SignalRef, StrategyId, Timestamp, Trade};
 use rustc_hash::FxHashMap;
@@ -85,9 +85,14 @@ impl std::fmt::Display for OrderWhy {
     }
 }
 
-/// Provenance rows to write at most this many per statement (7 binds each stays far below
-/// SQLite's bind limit).
-const PROVENANCE_CHUNK: usize = 1_000;
+/// The `order_provenance` table: written with an order's first row, never changed after.
+const PROVENANCE: Table<7> = Table {
+    name: "order_provenance",
+    cols: ["cid", "strategy_id", "script_hash", "generation", "callback", "signal_id", "signal_provider"],
+    key: &["cid"],
+    fixed: &[],
+    op: Op::InsertOnce,
+};
 
 /// Orders in the batch that carry provenance and whose first row this batch writes: every
 /// status change the order has is in this batch (a new order has none, or only the
@@ -106,32 +111,26 @@ fn new_provenance(batch: &WriteBatch) -> Vec<(&Order, &Provenance)> {
     with
 }
 
-/// The statements writing the provenance of the batch's new strategy orders (run in the
-/// batch's transaction, after the orders). A row that exists already is left as it is:
-/// provenance never changes.
-pub(crate) fn provenance_stmts<DB: Dialect>(batch: &WriteBatch) -> Result<Vec<Stmt<'_, DB>>, StoreError> {
-    let rows = new_provenance(batch);
-    Ok(rows
-        .chunks(PROVENANCE_CHUNK)
-        .map(|chunk| {
-            let mut qb = QueryBuilder::<DB>::new(
-                "INSERT INTO order_provenance (cid, strategy_id, script_hash, generation, callback, signal_id, \
-                 signal_provider) ",
-            );
-            qb.push_values(chunk.iter().copied(), |mut sep, (o, p)| {
-                let signal = p.signal.as_ref();
-                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(o.cid.as_str()))));
-                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(o.strategy_id.as_str()))));
-                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(&*p.script_hash))));
-                DB::bind(&mut sep, Val::Int(Some(i64::from(p.generation))));
-                DB::bind(&mut sep, Val::Text(Some(Cow::Borrowed(p.callback.as_str()))));
-                DB::bind(&mut sep, Val::Text(signal.map(|s| Cow::Borrowed(s.id.as_str()))));
-                DB::bind(&mut sep, Val::Text(signal.map(|s| Cow::Borrowed(s.provider.as_str()))));
-            });
-            qb.push(" ON CONFLICT (cid) DO NOTHING");
-            Stmt::new(qb, "order_provenance", "insert", chunk.len())
+/// The write of the provenance of the batch's new strategy orders (run in the batch's
+/// transaction, after the orders). A row that exists already is left as it is: provenance
+/// never changes.
+pub(crate) fn provenance_writes(batch: &WriteBatch) -> Result<Vec<Write<'_>>, StoreError> {
+    let rows = new_provenance(batch)
+        .into_iter()
+        .map(|(o, p)| {
+            let signal = p.signal.as_ref();
+            [
+                Val::Text(Some(Cow::Borrowed(o.cid.as_str()))),
+                Val::Text(Some(Cow::Borrowed(o.strategy_id.as_str()))),
+                Val::Text(Some(Cow::Borrowed(&*p.script_hash))),
+                Val::Int(Some(i64::from(p.generation))),
+                Val::Text(Some(Cow::Borrowed(p.callback.as_str()))),
+                Val::Text(signal.map(|s| Cow::Borrowed(s.id.as_str()))),
+                Val::Text(signal.map(|s| Cow::Borrowed(s.provider.as_str()))),
+            ]
         })
-        .collect())
+        .collect();
+    Ok(PROVENANCE.write(rows).into_iter().collect())
 }
 
 #[derive(Debug, sqlx::FromRow)]

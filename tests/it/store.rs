@@ -84,6 +84,40 @@ async fn batch_round_trips_with_every_field() {
     .await;
 }
 
+/// An LLM's confidence reads back as the very same double (bit for bit) on both backends:
+/// each is bound as a double, never through decimal text. Values across [0, 1]: the ends,
+/// ones with long shortest forms, subnormals, and a spread of bit patterns.
+#[tokio::test]
+async fn llm_confidence_reads_back_bit_for_bit() {
+    on_both(|store| async move {
+        let mut values =
+            vec![0.0, 1.0, 0.82, 0.1 + 0.2, 1.0 / 3.0, f64::MIN_POSITIVE, 5e-324, 1.0 - f64::EPSILON / 2.0];
+        let one = 1.0f64.to_bits();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200 {
+            // xorshift over the bit patterns of [0, 1] (every double in it is below 1.0's).
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from_bits(x % (one + 1)));
+        }
+        let mut b = WriteBatch::default();
+        for (i, v) in values.iter().enumerate() {
+            let mut req = OrderRequest::market(acct(), sid("llm"), sym("AAPL"), Side::Buy, dec!(1));
+            req.llm = Some(LlmMeta::try_new("p", "m", "r", *v).unwrap());
+            b.order(&Order::new(cid(&format!("conf-{i:03}")), &req, at(0)), None);
+        }
+        store.apply(&b).await.unwrap();
+        let got = store.orders(&OrderFilter::default()).await.unwrap();
+        assert_eq!(got.len(), values.len(), "{}", store.backend());
+        for (o, v) in got.iter().zip(&values) {
+            let back = o.llm.as_ref().map(LlmMeta::confidence).unwrap_or(f64::NAN);
+            assert_eq!(back.to_bits(), v.to_bits(), "{}: {} read back as {back} ({})", o.cid, v, store.backend());
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn writing_an_order_twice_keeps_one_row_with_the_latest_values() {
     on_both(|store| async move {
@@ -370,6 +404,10 @@ async fn a_batch_failing_midway_leaves_nothing_behind() {
         assert!(matches!(err, StoreError::Write { table: "order_events", op: "insert", .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains("'order_events'") && msg.contains("rolled back"), "{msg}");
+        if store.backend() == "sqlite" {
+            // Rows are written one by one there: the message names the refused one.
+            assert!(msg.contains("UNIQUE constraint failed") && msg.contains("cid = 'atom-1', seq = 0"), "{msg}");
+        }
 
         assert_eq!(store.orders(&OrderFilter::default()).await.unwrap(), vec![first.clone()]);
         assert_eq!(store.trades(None, None).await.unwrap(), vec![]);
@@ -679,4 +717,59 @@ async fn runs_are_recorded_listed_and_never_stored_twice() {
         assert!(store.run("bt-c").await.unwrap().is_none());
     })
     .await;
+}
+
+/// Migration 0008 rebuilds the audit trail, fills and trades without their foreign keys: on
+/// a database written before it, every row is still there and reads back the same, the keys
+/// are gone and the trades indexes are back.
+#[tokio::test]
+async fn sqlite_migration_0008_keeps_every_child_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    // The schema as it was before 0008: the migrations up to 0007, from a copy of the files.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, old.join(&name)).unwrap();
+        }
+    }
+    let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap().create_if_missing(true).foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let before = Store::Sqlite(pool);
+    let b = rich_batch();
+    before.apply(&b).await.unwrap();
+    let orders = before.orders(&OrderFilter::default()).await.unwrap();
+    let trades = before.trades(None, None).await.unwrap();
+    let fills = before.fills(&cid("entry-1")).await.unwrap();
+    assert_eq!((orders.len(), trades.len(), fills.len()), (4, 2, 2));
+    before.close().await;
+
+    let after = Store::connect(&url).await.unwrap();
+    assert_eq!(after.orders(&OrderFilter::default()).await.unwrap(), orders);
+    assert_eq!(after.trades(None, None).await.unwrap(), trades);
+    assert_eq!(after.fills(&cid("entry-1")).await.unwrap(), fills);
+    let Store::Sqlite(pool) = &after else { unreachable!("a sqlite URL") };
+    let schema: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let names: Vec<&str> = schema.iter().map(|(n, _)| n.as_str()).collect();
+    for t in ["order_events", "fills", "trades"] {
+        let (_, sql) = schema.iter().find(|(n, _)| n == t).unwrap();
+        assert!(!sql.contains("REFERENCES") && sql.contains("WITHOUT ROWID"), "{sql}");
+    }
+    assert!(names.contains(&"idx_trades_symbol_ts") && names.contains(&"idx_trades_ts"), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with("_new") || *n == "idx_trades_strategy_ts"), "{names:?}");
+    // New rows go on being written after the rebuilt tables.
+    let mut more = WriteBatch::default();
+    let mut o = limit_order("after-1", "s1", "AAPL", Side::Buy, dec!(1), at(9));
+    fill_completely(&mut more, &mut o, dec!(101), 2);
+    after.apply(&more).await.unwrap();
+    assert_eq!(after.trades(None, None).await.unwrap().len(), 3);
+    after.close().await;
 }
