@@ -92,8 +92,8 @@ impl BacktestConfig {
 /// Why a backtest could not run or stopped. Each says what and where.
 #[derive(Debug, Error)]
 pub enum BacktestError {
-    /// A price file is missing or bad (file and line in the message).
-    #[error("data: {0}")]
+    /// A price file is missing or bad (its message names the file and line).
+    #[error(transparent)]
     Data(#[from] data::DataError),
     /// No strategy could be loaded.
     #[error("strategies: {0}")]

@@ -252,3 +252,26 @@ fn the_config_file_backtest_table_sets_what_flags_do_and_flags_win() {
     let err = luatrade::backtest::args::resolve(&args(&["--config", f])).unwrap_err().to_string();
     assert!(err.contains("fill_at") && err.contains("later"), "{err}");
 }
+
+#[test]
+fn the_terminal_shows_each_cause_of_an_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nonexist.csv");
+    let c = BacktestConfig::new(
+        vec![format!("X={}", missing.display()).parse().unwrap()],
+        root("strategies/sma_cross.lua"),
+    );
+    let text = luatrade::cli::error_text(&anyhow::Error::from(run(&c).unwrap_err()));
+    assert!(text.contains("nonexist.csv"), "{text}");
+    let os = std::fs::read(&missing).unwrap_err().to_string();
+    assert_eq!(text.matches("nonexist.csv").count(), 1, "{text}");
+    assert_eq!(text.matches(os.as_str()).count(), 1, "{text}");
+
+    let mut c = config("sma_cross.lua");
+    c.db = Some(format!("sqlite://{}", dir.path().join("nonexistdir/x.db").display()));
+    let text = luatrade::cli::error_text(&anyhow::Error::from(run(&c).unwrap_err()));
+    assert!(text.starts_with("store"), "{text}");
+    let parts: Vec<&str> = text.split(": ").collect();
+    let mut seen = std::collections::BTreeSet::new();
+    assert!(parts.iter().filter(|p| p.len() > 8).all(|p| seen.insert(*p)), "a cause repeats: {text}");
+}
