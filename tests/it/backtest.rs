@@ -275,3 +275,20 @@ fn the_terminal_shows_each_cause_of_an_error_once() {
     let mut seen = std::collections::BTreeSet::new();
     assert!(parts.iter().filter(|p| p.len() > 8).all(|p| seen.insert(*p)), "a cause repeats: {text}");
 }
+
+#[test]
+fn a_signals_file_with_a_byte_order_mark_keeps_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(root("examples/signals/orcl_llm.jsonl")).unwrap();
+    let plain = dir.path().join("plain.jsonl");
+    let marked = dir.path().join("marked.jsonl");
+    std::fs::write(&plain, &text).unwrap();
+    std::fs::write(&marked, [b"\xef\xbb\xbf".as_slice(), &text].concat()).unwrap();
+    let mut c = config("llm_signal.lua");
+    c.signals = Some(plain);
+    let want = run(&c).unwrap();
+    c.signals = Some(marked);
+    let got = run(&c).unwrap();
+    assert!(!got.warnings.iter().any(|w| w.contains("marked.jsonl")), "{:?}", got.warnings);
+    assert_eq!(got.report.fingerprint(), want.report.fingerprint(), "the first signal traded");
+}
