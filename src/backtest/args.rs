@@ -312,10 +312,8 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
     let write_started = std::time::Instant::now();
     outcome.report.write_files(&out).with_context(|| format!("writing the report to {}", out.display()))?;
     let total = outcome.elapsed + write_started.elapsed();
+    // The summary lists the run's warnings (the strategies' errors among them).
     let mut text = outcome.report.summary();
-    for w in &outcome.warnings {
-        let _ = writeln!(text, "warning: {w}");
-    }
     let _ = writeln!(
         text,
         "{} price events in {:.2?} ({:.0} events/s incl. report files); fingerprint {}",

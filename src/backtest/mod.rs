@@ -412,7 +412,9 @@ impl RunContext<'_> {
         let mut report = recorder.finish(last_ts);
         report.set_extra("inputs", describe(config));
         report.set_extra("data", serde_json::to_value(self.stream.report()).unwrap_or_default());
-        report.set_extra("warnings", serde_json::json!(self.warnings));
+        // The strategies' errors, pauses and disables, skipped signal lines and strategies that
+        // did not load: in the report's own warnings, where the summary and report.html show them.
+        report.warnings.extend(self.warnings.iter().cloned());
         let rejections: BTreeMap<String, u64> =
             runner.engine().risk().rejection_counts().iter().map(|(code, n)| (code.as_str().to_owned(), *n)).collect();
         report.set_extra("risk_rejections", serde_json::json!(rejections));

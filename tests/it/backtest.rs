@@ -292,3 +292,18 @@ fn a_signals_file_with_a_byte_order_mark_keeps_its_first_line() {
     assert!(!got.warnings.iter().any(|w| w.contains("marked.jsonl")), "{:?}", got.warnings);
     assert_eq!(got.report.fingerprint(), want.report.fingerprint(), "the first signal traded");
 }
+
+#[test]
+fn a_strategy_that_errors_is_named_in_the_report_warnings_and_the_summary() {
+    let mut c = config("sma_cross.lua");
+    c.params.insert("fast".into(), serde_json::json!(-5));
+    let out = run(&c).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&out.report).unwrap();
+    let warnings: Vec<String> =
+        json["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_owned()).collect();
+    assert!(warnings.iter().any(|w| w.starts_with("strategy error")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("sma_cross") && w.contains("disabled")), "{warnings:?}");
+    let summary = out.report.summary();
+    assert!(summary.contains("disabled after repeated errors"), "{summary}");
+    assert_eq!(summary.matches("disabled after repeated errors").count(), 1, "{summary}");
+}
