@@ -271,6 +271,28 @@ fn check_params_declared(
     Ok(())
 }
 
+/// Loads the strategies `config` names and checks that one of them declares each of
+/// `names` (a sweep's parameters), before any grid point runs: an unknown name would
+/// otherwise sweep runs that all fail the same way. Strategies that do not load are left
+/// to the runs to report.
+pub(crate) fn check_swept_params_declared<'a>(
+    config: &BacktestConfig,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), BacktestError> {
+    let mut host = StrategyHost::new(HostConfig { params: config.params.clone(), ..HostConfig::default() });
+    if config.strategies.is_dir() {
+        let _not_loaded = host.load_dir(&config.strategies);
+    } else if host.load_file(&config.strategies).is_err() {
+        return Ok(());
+    }
+    if host.ids().is_empty() {
+        return Ok(());
+    }
+    let names: BTreeMap<String, serde_json::Value> =
+        names.into_iter().map(|n| (n.to_owned(), serde_json::Value::Null)).collect();
+    check_params_declared(&host, &names)
+}
+
 fn keys(v: &serde_json::Value) -> String {
     v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
 }

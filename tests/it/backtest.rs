@@ -307,3 +307,13 @@ fn a_strategy_that_errors_is_named_in_the_report_warnings_and_the_summary() {
     assert!(summary.contains("disabled after repeated errors"), "{summary}");
     assert_eq!(summary.matches("disabled after repeated errors").count(), 1, "{summary}");
 }
+
+#[test]
+fn a_sweep_over_a_parameter_no_strategy_declares_is_refused_before_it_runs() {
+    let ranges: Vec<ParamRange> = vec!["nosuch=1,2".parse().unwrap()];
+    let err = sweep(&config("sma_cross.lua"), &ranges, "total_return", Some(1)).unwrap_err().to_string();
+    assert!(err.contains("'nosuch'") && err.contains("sma_cross: ") && err.contains("fast"), "{err}");
+    // A declared one next to it still sweeps.
+    let ranges: Vec<ParamRange> = vec!["fast=5,8".parse().unwrap()];
+    assert_eq!(sweep(&config("sma_cross.lua"), &ranges, "total_return", Some(1)).unwrap().rows.len(), 2);
+}
