@@ -436,7 +436,7 @@ impl RunContext<'_> {
         report.set_extra("data", serde_json::to_value(self.stream.report()).unwrap_or_default());
         // The strategies' errors, pauses and disables, skipped signal lines and strategies that
         // did not load: in the report's own warnings, where the summary and report.html show them.
-        report.warnings.extend(self.warnings.iter().cloned());
+        report.warnings.extend(counted(&self.warnings));
         let rejections: BTreeMap<String, u64> =
             runner.engine().risk().rejection_counts().iter().map(|(code, n)| (code.as_str().to_owned(), *n)).collect();
         report.set_extra("risk_rejections", serde_json::json!(rejections));
@@ -485,6 +485,19 @@ fn alert_kind(alert: &crate::engine::EngineAlert) -> String {
     }
 }
 
+/// Each message once, in first-seen order, with how often it came when more than once (a
+/// strategy failing the same way on every bar until it is disabled repeats one).
+fn counted(messages: &[String]) -> Vec<String> {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for m in messages {
+        match seen.iter_mut().find(|(s, _)| *s == m.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((m.as_str(), 1)),
+        }
+    }
+    seen.into_iter().map(|(m, n)| if n == 1 { m.to_owned() } else { format!("{m} ({n} times)") }).collect()
+}
+
 /// Host events worth a line in the report: errors, pauses, disables.
 fn host_warning(event: &crate::strategy::HostEvent) -> Option<String> {
     use crate::strategy::HostEvent;
@@ -520,6 +533,14 @@ mod tests {
         assert_eq!(backtest_store_url("sqlite://bt.db?mode=rwc"), "sqlite://bt.db?mode=rwc&synchronous=normal");
         assert_eq!(backtest_store_url("sqlite://bt.db?synchronous=full"), "sqlite://bt.db?synchronous=full");
         assert_eq!(backtest_store_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn repeated_warnings_are_listed_once_with_their_count() {
+        let w = |s: &str| s.to_owned();
+        let list = [w("strategy error: x"), w("a"), w("strategy error: x"), w("strategy error: x")];
+        assert_eq!(counted(&list), vec![w("strategy error: x (3 times)"), w("a")]);
+        assert!(counted(&[]).is_empty());
     }
 
     #[test]

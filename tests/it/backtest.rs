@@ -306,6 +306,7 @@ fn a_strategy_that_errors_is_named_in_the_report_warnings_and_the_summary() {
     let summary = out.report.summary();
     assert!(summary.contains("disabled after repeated errors"), "{summary}");
     assert_eq!(summary.matches("disabled after repeated errors").count(), 1, "{summary}");
+    assert_eq!(summary.matches("strategy error:").count(), 1, "one line, with its count: {summary}");
 }
 
 #[test]
