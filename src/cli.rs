@@ -15,6 +15,34 @@ mod tests {
         assert_eq!(super::rejection_code("insufficient balance: 3"), "insufficient balance: 3");
         assert_eq!(super::rejection_code(""), "");
     }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Inner {
+        #[error("prices.csv: {0}")]
+        Io(#[from] std::io::Error),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("data: {0}")]
+        Data(#[from] Inner),
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = anyhow::Error::from(Outer::from(Inner::from(io)));
+        assert_eq!(super::error_text(&e), "data: prices.csv: No such file or directory");
+        let e =
+            anyhow::Error::from(Outer::from(Inner::from(std::io::Error::other("disk full")))).context("backtest run-1");
+        assert_eq!(super::error_text(&e), "backtest run-1: data: prices.csv: disk full");
+    }
+
+    #[test]
+    fn a_cause_the_message_does_not_quote_is_kept() {
+        let e = anyhow::Error::from(std::io::Error::other("permission denied")).context("cannot write out/report.json");
+        assert_eq!(super::error_text(&e), "cannot write out/report.json: permission denied");
+    }
 }
 
 /// luatrade: automated trading strategies in Lua on one Rust OMS.
@@ -212,6 +240,25 @@ async fn open_existing(url: &str) -> Result<Store> {
         }
     }
     Ok(Store::connect(url).await?)
+}
+
+/// An error and its causes on one line, as the terminal shows it: each cause follows the
+/// message after `: `, unless the text printed so far already says it (an error whose
+/// message quotes its cause would otherwise print that cause twice or more).
+#[must_use]
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Runs a parsed command.

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match luatrade::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", luatrade::cli::error_text(&e));
             ExitCode::FAILURE
         }
     }

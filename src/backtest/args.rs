@@ -117,8 +117,26 @@ pub struct BacktestArgs {
 /// 100% in basis points.
 const FULL_BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
-fn time(s: &str, flag: &str) -> Result<crate::model::Timestamp> {
-    parse_time(s).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+fn time(s: &str, name: &str) -> Result<crate::model::Timestamp> {
+    parse_time(s).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+}
+
+/// Where a setting's value came from, so an error names what the trader wrote: the flag, or
+/// the `[backtest]` key and the config file.
+struct Origin<'a> {
+    /// The config file read, if any.
+    file: Option<&'a Path>,
+}
+
+impl Origin<'_> {
+    /// `--{flag}` when the flag gave the value (or there is no file), else
+    /// `backtest.{key} in {file}`.
+    fn name(&self, flag: &str, key: &str, by_flag: bool) -> String {
+        match self.file {
+            Some(file) if !by_flag => format!("backtest.{key} in {}", file.display()),
+            _ => format!("--{flag}"),
+        }
+    }
 }
 
 /// The flags with the config file's `[backtest]` table filled in where a flag is absent, and
@@ -149,21 +167,30 @@ pub fn config(args: &BacktestArgs) -> Result<(BacktestConfig, Vec<ParamRange>)> 
 /// # Errors
 /// A flag or key that cannot be read, naming it.
 pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
-    let settings = match &args.config {
+    let file_path: Option<&Path> = match &args.config {
+        Some(path) => Some(path.as_ref()),
+        None if Path::new("luatrade.toml").exists() => Some(Path::new("luatrade.toml")),
+        None => None,
+    };
+    let settings = match file_path {
         Some(path) => crate::config::load(path)?,
-        None if Path::new("luatrade.toml").exists() => crate::config::load("luatrade.toml")?,
         None => crate::config::Config::default(),
     };
+    let origin = Origin { file: file_path };
     let file = settings.backtest.clone();
     let format_text = args.format.clone().or(file.format).unwrap_or_else(|| "auto".into());
-    let format: DataFormat = format_text.parse().with_context(|| format!("--format {format_text}"))?;
-    let data_given = if args.data.is_empty() { file.data.unwrap_or_default() } else { args.data.clone() };
+    let format: DataFormat = format_text
+        .parse()
+        .with_context(|| format!("{} {format_text}", origin.name("format", "format", args.format.is_some())))?;
+    let data_by_flag = !args.data.is_empty();
+    let data_given = if data_by_flag { args.data.clone() } else { file.data.unwrap_or_default() };
     let data_given =
         if data_given.is_empty() { vec!["examples/data/orcl_1d_1995-2014.csv".to_owned()] } else { data_given };
     let data = data_given
         .iter()
         .map(|d| {
-            let mut spec = d.parse::<DataSpec>().with_context(|| format!("--data {d}"))?;
+            let mut spec =
+                d.parse::<DataSpec>().with_context(|| format!("{} {d}", origin.name("data", "data", data_by_flag)))?;
             if spec.format == DataFormat::Auto {
                 spec.format = format;
             }
@@ -174,34 +201,40 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
     let mut c = BacktestConfig::new(data, strategies);
     let from = args.from.clone().or(file.from);
     let to = args.to.clone().or(file.to);
-    c.load.from = from.as_deref().map(|s| time(s, "from")).transpose()?;
-    c.load.to = to.as_deref().map(|s| time(s, "to")).transpose()?;
+    let from_name = origin.name("from", "from", args.from.is_some());
+    let to_name = origin.name("to", "to", args.to.is_some());
+    c.load.from = from.as_deref().map(|s| time(s, &from_name)).transpose()?;
+    c.load.to = to.as_deref().map(|s| time(s, &to_name)).transpose()?;
     if let (Some(f), Some(t)) = (c.load.from, c.load.to) {
         if t <= f {
-            bail!("--to {t} must be after --from {f}");
+            bail!("{to_name} {t} must be after {from_name} {f}");
         }
     }
     let skip = args.skip_bad_rows || file.skip_bad_rows.unwrap_or(false);
     c.load.on_bad = if skip { BadRowPolicy::Skip } else { BadRowPolicy::Reject };
     c.cash = args.cash.or(file.cash).unwrap_or(Decimal::from(100_000));
     if c.cash <= Decimal::ZERO {
-        bail!("--cash {}: must be positive", c.cash);
+        bail!("{} {}: must be positive", origin.name("cash", "cash", args.cash.is_some()), c.cash);
     }
     let currency = args.currency.clone().or(file.currency).unwrap_or_else(|| "USD".into());
-    c.currency = Currency::try_new(&currency).with_context(|| format!("--currency {currency}"))?;
+    c.currency = Currency::try_new(&currency)
+        .with_context(|| format!("{} {currency}", origin.name("currency", "currency", args.currency.is_some())))?;
     let fees = args.fees.or(file.fees).unwrap_or(Decimal::ONE);
     let slippage = args.slippage.or(file.slippage).unwrap_or(Decimal::TWO);
     let maker_fees = args.maker_fees.or(file.maker_fees).unwrap_or(Decimal::ZERO);
-    for (flag, v) in [("fees", fees), ("slippage", slippage)] {
+    let fees_name = origin.name("fees", "fees", args.fees.is_some());
+    let slippage_name = origin.name("slippage", "slippage", args.slippage.is_some());
+    let maker_name = origin.name("maker-fees", "maker_fees", args.maker_fees.is_some());
+    for (name, v) in [(&fees_name, fees), (&slippage_name, slippage)] {
         if v < Decimal::ZERO {
-            bail!("--{flag} {v}: must not be negative");
+            bail!("{name} {v}: must not be negative");
         }
     }
     // 10,000 basis points are the whole notional: a fee or slippage that large would fill a
     // sell at or below zero (the venue clamps it to one tick), so it is surely a typo.
-    for (flag, v) in [("fees", fees), ("maker-fees", maker_fees), ("slippage", slippage)] {
+    for (name, v) in [(&fees_name, fees), (&maker_name, maker_fees), (&slippage_name, slippage)] {
         if v.abs() >= FULL_BPS {
-            bail!("--{flag} {v}: basis points must be below 10000 (100%) in size");
+            bail!("{name} {v}: basis points must be below 10000 (100%) in size");
         }
     }
     c.sim.taker_fee_bps = fees;
@@ -211,7 +244,9 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
         (Some(f), _) => f,
         (None, None | Some("next-open" | "next_open")) => FillAtArg::NextOpen,
         (None, Some("close")) => FillAtArg::Close,
-        (None, Some(other)) => bail!("[backtest] fill_at = {other:?}: expected \"next-open\" or \"close\""),
+        (None, Some(other)) => {
+            bail!("{} {other:?}: expected \"next-open\" or \"close\"", origin.name("fill-at", "fill_at", false))
+        }
     };
     c.sim.fill_at = match fill_at {
         FillAtArg::NextOpen => FillAt::NextOpen,
@@ -219,7 +254,8 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
     };
     if let Some(share) = args.max_volume_share.or(file.max_volume_share) {
         if share <= Decimal::ZERO || share > Decimal::ONE {
-            bail!("--max-volume-share {share}: must be in (0, 1]");
+            let name = origin.name("max-volume-share", "max_volume_share", args.max_volume_share.is_some());
+            bail!("{name} {share}: must be in (0, 1]");
         }
         c.sim.max_volume_share = Some(share);
     }
@@ -253,7 +289,14 @@ pub fn resolve(args: &BacktestArgs) -> Result<Resolved> {
     let mut by_name: std::collections::BTreeMap<String, ParamRange> = std::collections::BTreeMap::new();
     let mut flag_given: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
     for (i, p) in specs.iter().enumerate() {
-        let r: ParamRange = p.parse()?;
+        let r: ParamRange = match (p.parse::<ParamRange>(), origin.file) {
+            (Ok(r), _) => r,
+            (Err(e), Some(file)) if i < from_file => {
+                let name = p.split_once('=').map_or(p.as_str(), |(n, _)| n);
+                bail!("backtest.params.{name} in {}: {} (forms: 5, \"5,8,13\", \"5..20:5\")", file.display(), e.message)
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
         if i >= from_file {
             // A flag replaces the file's value, but two flags for one name are a mistake:
             // the second would silently drop the first's values from the grid.
@@ -312,10 +355,8 @@ pub fn main(args: &BacktestArgs) -> Result<()> {
     let write_started = std::time::Instant::now();
     outcome.report.write_files(&out).with_context(|| format!("writing the report to {}", out.display()))?;
     let total = outcome.elapsed + write_started.elapsed();
+    // The summary lists the run's warnings (the strategies' errors among them).
     let mut text = outcome.report.summary();
-    for w in &outcome.warnings {
-        let _ = writeln!(text, "warning: {w}");
-    }
     let _ = writeln!(
         text,
         "{} price events in {:.2?} ({:.0} events/s incl. report files); fingerprint {}",
@@ -393,6 +434,36 @@ mod tests {
 
     fn err(list: &[&str]) -> String {
         format!("{:#}", resolve(&args(list)).unwrap_err())
+    }
+
+    #[test]
+    fn a_bad_value_from_the_config_file_is_named_by_its_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bt.toml");
+        let name = file.display().to_string();
+        let with = |table: &str| {
+            std::fs::write(&file, format!("[backtest]\n{table}\n")).unwrap();
+            err(&["--config", &name])
+        };
+        let e = with("cash = -5");
+        assert!(e.contains(&format!("backtest.cash in {name} -5: must be positive")), "{e}");
+        assert!(!e.contains("--cash"), "{e}");
+        let e = with("fees = -1");
+        assert!(e.contains(&format!("backtest.fees in {name} -1: must not be negative")), "{e}");
+        let e = with("maker_fees = 20000");
+        assert!(e.contains(&format!("backtest.maker_fees in {name} 20000")), "{e}");
+        let e = with("max_volume_share = 2");
+        assert!(e.contains(&format!("backtest.max_volume_share in {name} 2")), "{e}");
+        let e = with("fill_at = \"open\"");
+        assert!(e.contains(&format!("backtest.fill_at in {name} \"open\"")), "{e}");
+        let e = with("from = \"yesterday\"");
+        assert!(e.contains(&format!("backtest.from in {name}")), "{e}");
+        let e = with("[backtest.params]\nfast = \"5..20\"");
+        assert!(e.contains(&format!("backtest.params.fast in {name}: a range needs a step")), "{e}");
+        // The flag, when the flag gave the value.
+        std::fs::write(&file, "[backtest]\ncash = 5000\n").unwrap();
+        let e = err(&["--config", &name, "--cash", "-5"]);
+        assert!(e.contains("--cash -5: must be positive"), "{e}");
     }
 
     #[test]

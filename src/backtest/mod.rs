@@ -92,8 +92,8 @@ impl BacktestConfig {
 /// Why a backtest could not run or stopped. Each says what and where.
 #[derive(Debug, Error)]
 pub enum BacktestError {
-    /// A price file is missing or bad (file and line in the message).
-    #[error("data: {0}")]
+    /// A price file is missing or bad (its message names the file and line).
+    #[error(transparent)]
     Data(#[from] data::DataError),
     /// No strategy could be loaded.
     #[error("strategies: {0}")]
@@ -271,6 +271,28 @@ fn check_params_declared(
     Ok(())
 }
 
+/// Loads the strategies `config` names and checks that one of them declares each of
+/// `names` (a sweep's parameters), before any grid point runs: an unknown name would
+/// otherwise sweep runs that all fail the same way. Strategies that do not load are left
+/// to the runs to report.
+pub(crate) fn check_swept_params_declared<'a>(
+    config: &BacktestConfig,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), BacktestError> {
+    let mut host = StrategyHost::new(HostConfig { params: config.params.clone(), ..HostConfig::default() });
+    if config.strategies.is_dir() {
+        let _not_loaded = host.load_dir(&config.strategies);
+    } else if host.load_file(&config.strategies).is_err() {
+        return Ok(());
+    }
+    if host.ids().is_empty() {
+        return Ok(());
+    }
+    let names: BTreeMap<String, serde_json::Value> =
+        names.into_iter().map(|n| (n.to_owned(), serde_json::Value::Null)).collect();
+    check_params_declared(&host, &names)
+}
+
 fn keys(v: &serde_json::Value) -> String {
     v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default()
 }
@@ -412,7 +434,9 @@ impl RunContext<'_> {
         let mut report = recorder.finish(last_ts);
         report.set_extra("inputs", describe(config));
         report.set_extra("data", serde_json::to_value(self.stream.report()).unwrap_or_default());
-        report.set_extra("warnings", serde_json::json!(self.warnings));
+        // The strategies' errors, pauses and disables, skipped signal lines and strategies that
+        // did not load: in the report's own warnings, where the summary and report.html show them.
+        report.warnings.extend(counted(&self.warnings));
         let rejections: BTreeMap<String, u64> =
             runner.engine().risk().rejection_counts().iter().map(|(code, n)| (code.as_str().to_owned(), *n)).collect();
         report.set_extra("risk_rejections", serde_json::json!(rejections));
@@ -461,6 +485,19 @@ fn alert_kind(alert: &crate::engine::EngineAlert) -> String {
     }
 }
 
+/// Each message once, in first-seen order, with how often it came when more than once (a
+/// strategy failing the same way on every bar until it is disabled repeats one).
+fn counted(messages: &[String]) -> Vec<String> {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for m in messages {
+        match seen.iter_mut().find(|(s, _)| *s == m.as_str()) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((m.as_str(), 1)),
+        }
+    }
+    seen.into_iter().map(|(m, n)| if n == 1 { m.to_owned() } else { format!("{m} ({n} times)") }).collect()
+}
+
 /// Host events worth a line in the report: errors, pauses, disables.
 fn host_warning(event: &crate::strategy::HostEvent) -> Option<String> {
     use crate::strategy::HostEvent;
@@ -496,6 +533,14 @@ mod tests {
         assert_eq!(backtest_store_url("sqlite://bt.db?mode=rwc"), "sqlite://bt.db?mode=rwc&synchronous=normal");
         assert_eq!(backtest_store_url("sqlite://bt.db?synchronous=full"), "sqlite://bt.db?synchronous=full");
         assert_eq!(backtest_store_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn repeated_warnings_are_listed_once_with_their_count() {
+        let w = |s: &str| s.to_owned();
+        let list = [w("strategy error: x"), w("a"), w("strategy error: x"), w("strategy error: x")];
+        assert_eq!(counted(&list), vec![w("strategy error: x (3 times)"), w("a")]);
+        assert!(counted(&[]).is_empty());
     }
 
     #[test]

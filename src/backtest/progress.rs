@@ -1,6 +1,6 @@
 //! The progress bar a backtest draws on a terminal (bars/s and ETA); silent otherwise.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::IsTerminal;
 
 /// Events between two redraws: drawing costs microseconds, a bar costs well under one.
@@ -25,9 +25,12 @@ impl Progress {
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4)),
         };
         let style = ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos} bars  {per_sec}  ETA {eta}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos} bars  {rate}  ETA {eta}",
         )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&rate(state.per_sec()));
+        });
         bar.set_style(style);
         Self { bar: Some(bar) }
     }
@@ -60,9 +63,38 @@ impl Progress {
     }
 }
 
+/// A rate as whole bars per second with thousands separators (`458,824 bars/s`); no rate
+/// yet (not finite, or negative) reads `0 bars/s`.
+#[must_use]
+pub fn rate(per_sec: f64) -> String {
+    let whole = if per_sec.is_finite() && per_sec > 0.0 { per_sec.round() as u64 } else { 0 };
+    let digits = whole.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 7);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out.push_str(" bars/s");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_is_whole_bars_per_second_with_thousands_separators() {
+        assert_eq!(rate(458_824.141_6), "458,824 bars/s");
+        assert_eq!(rate(1_500_000.6), "1,500,001 bars/s");
+        assert_eq!(rate(999.4), "999 bars/s");
+        assert_eq!(rate(1000.0), "1,000 bars/s");
+        assert_eq!(rate(0.3), "0 bars/s");
+        assert_eq!(rate(f64::NAN), "0 bars/s");
+        assert_eq!(rate(f64::INFINITY), "0 bars/s");
+        assert_eq!(rate(-5.0), "0 bars/s");
+    }
 
     #[test]
     fn no_bar_when_not_wanted() {

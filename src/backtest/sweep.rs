@@ -167,8 +167,8 @@ pub fn higher_is_better(metric: &str) -> bool {
 /// the results by `rank_by` (see [`higher_is_better`]).
 ///
 /// # Errors
-/// [`BacktestError::Config`] for an empty grid, an unknown metric, or a database (sweep
-/// points are not persisted).
+/// [`BacktestError::Config`] for an empty grid, an unknown metric, a parameter no loaded
+/// strategy declares, or a database (sweep points are not persisted).
 pub fn sweep(
     base: &BacktestConfig,
     ranges: &[ParamRange],
@@ -184,6 +184,7 @@ pub fn sweep(
             COLUMNS.join(", ")
         )));
     }
+    super::check_swept_params_declared(base, ranges.iter().map(|r| r.name.as_str()))?;
     let points = grid(ranges);
     if points.is_empty() || points.len() > MAX_POINTS {
         return Err(BacktestError::Config(format!("{} grid points; between 1 and {MAX_POINTS}", points.len())));

@@ -151,9 +151,11 @@ fn parse_line(line: &str) -> Result<Signal, String> {
 }
 
 /// Reads signals from JSONL text, one object per line; blank lines are ignored. Malformed
-/// lines are skipped and reported with their line number; every good line is kept.
+/// lines are skipped and reported with their line number; every good line is kept. A
+/// leading UTF-8 byte-order mark (some Windows editors write one) is not part of line 1.
 #[must_use]
 pub fn load_signals_jsonl(text: &str) -> (Vec<Signal>, Vec<SignalLineError>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -171,6 +173,17 @@ pub fn load_signals_jsonl(text: &str) -> (Vec<Signal>, Vec<SignalLineError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_part_of_the_first_line() {
+        let line = r#"{"symbol":"ORCL","side":"buy","confidence":0.8,"reasoning":"r","provider":"p","model":"m","ts":"2014-01-02T00:00:00Z"}"#;
+        let (ok, bad) = load_signals_jsonl(&format!("\u{feff}{line}\n{line}\n"));
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(ok.len(), 2);
+        // Only at the start: a mark inside the file is still a bad line, with its number.
+        let (ok, bad) = load_signals_jsonl(&format!("{line}\n\u{feff}{line}\n"));
+        assert_eq!((ok.len(), bad.len(), bad[0].line), (1, 1, 2));
+    }
 
     #[test]
     fn malformed_lines_are_reported_and_skipped() {

@@ -252,3 +252,69 @@ fn the_config_file_backtest_table_sets_what_flags_do_and_flags_win() {
     let err = luatrade::backtest::args::resolve(&args(&["--config", f])).unwrap_err().to_string();
     assert!(err.contains("fill_at") && err.contains("later"), "{err}");
 }
+
+#[test]
+fn the_terminal_shows_each_cause_of_an_error_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nonexist.csv");
+    let c = BacktestConfig::new(
+        vec![format!("X={}", missing.display()).parse().unwrap()],
+        root("strategies/sma_cross.lua"),
+    );
+    let text = luatrade::cli::error_text(&anyhow::Error::from(run(&c).unwrap_err()));
+    assert!(text.contains("nonexist.csv"), "{text}");
+    let os = std::fs::read(&missing).unwrap_err().to_string();
+    assert_eq!(text.matches("nonexist.csv").count(), 1, "{text}");
+    assert_eq!(text.matches(os.as_str()).count(), 1, "{text}");
+
+    let mut c = config("sma_cross.lua");
+    c.db = Some(format!("sqlite://{}", dir.path().join("nonexistdir/x.db").display()));
+    let text = luatrade::cli::error_text(&anyhow::Error::from(run(&c).unwrap_err()));
+    assert!(text.starts_with("store"), "{text}");
+    let parts: Vec<&str> = text.split(": ").collect();
+    let mut seen = std::collections::BTreeSet::new();
+    assert!(parts.iter().filter(|p| p.len() > 8).all(|p| seen.insert(*p)), "a cause repeats: {text}");
+}
+
+#[test]
+fn a_signals_file_with_a_byte_order_mark_keeps_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read(root("examples/signals/orcl_llm.jsonl")).unwrap();
+    let plain = dir.path().join("plain.jsonl");
+    let marked = dir.path().join("marked.jsonl");
+    std::fs::write(&plain, &text).unwrap();
+    std::fs::write(&marked, [b"\xef\xbb\xbf".as_slice(), &text].concat()).unwrap();
+    let mut c = config("llm_signal.lua");
+    c.signals = Some(plain);
+    let want = run(&c).unwrap();
+    c.signals = Some(marked);
+    let got = run(&c).unwrap();
+    assert!(!got.warnings.iter().any(|w| w.contains("marked.jsonl")), "{:?}", got.warnings);
+    assert_eq!(got.report.fingerprint(), want.report.fingerprint(), "the first signal traded");
+}
+
+#[test]
+fn a_strategy_that_errors_is_named_in_the_report_warnings_and_the_summary() {
+    let mut c = config("sma_cross.lua");
+    c.params.insert("fast".into(), serde_json::json!(-5));
+    let out = run(&c).unwrap();
+    let json: serde_json::Value = serde_json::to_value(&out.report).unwrap();
+    let warnings: Vec<String> =
+        json["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_owned()).collect();
+    assert!(warnings.iter().any(|w| w.starts_with("strategy error")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("sma_cross") && w.contains("disabled")), "{warnings:?}");
+    let summary = out.report.summary();
+    assert!(summary.contains("disabled after repeated errors"), "{summary}");
+    assert_eq!(summary.matches("disabled after repeated errors").count(), 1, "{summary}");
+    assert_eq!(summary.matches("strategy error:").count(), 1, "one line, with its count: {summary}");
+}
+
+#[test]
+fn a_sweep_over_a_parameter_no_strategy_declares_is_refused_before_it_runs() {
+    let ranges: Vec<ParamRange> = vec!["nosuch=1,2".parse().unwrap()];
+    let err = sweep(&config("sma_cross.lua"), &ranges, "total_return", Some(1)).unwrap_err().to_string();
+    assert!(err.contains("'nosuch'") && err.contains("sma_cross: ") && err.contains("fast"), "{err}");
+    // A declared one next to it still sweeps.
+    let ranges: Vec<ParamRange> = vec!["fast=5,8".parse().unwrap()];
+    assert_eq!(sweep(&config("sma_cross.lua"), &ranges, "total_return", Some(1)).unwrap().rows.len(), 2);
+}
