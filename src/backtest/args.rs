@@ -75,6 +75,7 @@ pub struct BacktestArgs {
     #[arg(long)]
     pub signals: Option<PathBuf>,
     /// Store the run's orders, fills, positions and trades (`sqlite://FILE`, `postgres://…`).
+    /// SQLite commits with `synchronous=normal` unless the URL says `?synchronous=full`.
     #[arg(long)]
     pub db: Option<String>,
     /// Name of the stored run (default: a hash of the inputs, suffixed when taken).
