@@ -66,7 +66,8 @@ end
 
 -- Ring buffer helpers: buf[1..n], pos = next slot.
 local function push(o, x)
-  local pos = (o.pos or 0) % o.n + 1
+  local pos = o.pos or 0
+  pos = if pos >= o.n then 1 else pos + 1
   local old = o.buf[pos]
   o.buf[pos] = x
   o.pos = pos
@@ -79,7 +80,9 @@ methods.sma = {
   __index = {
     update = function(o, x)
       local n, buf = o.n, o.buf
-      local pos = (o.pos or 0) % n + 1
+      -- The next slot, wrapping after n (a comparison: `%` on numbers costs a division).
+      local pos = o.pos or 0
+      pos = if pos >= n then 1 else pos + 1
       local old = buf[pos]
       buf[pos] = x
       o.pos = pos
