@@ -143,7 +143,11 @@ pub struct Oms {
     terminal_order: VecDeque<ClientOrderId>,
     accounts: FastIndexMap<AccountId, Portfolio>,
     reservations: FastMap<ClientOrderId, (AccountId, Currency, Decimal)>,
-    marks: FastMap<Symbol, Decimal>,
+    /// The last price of each symbol; never shrinks, so an index stays valid.
+    marks: FastIndexMap<Symbol, Decimal>,
+    /// Where the last marked symbol sits in `marks` (one feed marks the same symbol again and
+    /// again: an id comparison instead of hashing it).
+    mark_hint: usize,
     next_position_id: u64,
     journal: WriteBatch,
     bookings: Vec<Booking>,
@@ -170,7 +174,8 @@ impl Oms {
             terminal_order: VecDeque::new(),
             accounts: FastIndexMap::default(),
             reservations: FastMap::default(),
-            marks: FastMap::default(),
+            marks: FastIndexMap::default(),
+            mark_hint: 0,
             next_position_id: 0,
             journal: WriteBatch::default(),
             bookings: Vec::new(),
@@ -447,10 +452,11 @@ impl Oms {
 
     /// Marks every position in `symbol` to `price`.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) {
-        match self.marks.get_mut(symbol) {
-            Some(m) => *m = price,
-            None => {
-                self.marks.insert(symbol.clone(), price);
+        match self.marks.get_index_mut(self.mark_hint) {
+            Some((k, m)) if k == symbol => *m = price,
+            _ => {
+                let (i, _) = self.marks.insert_full(symbol.clone(), price);
+                self.mark_hint = i;
             }
         }
         for p in self.accounts.values_mut() {

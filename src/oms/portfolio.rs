@@ -87,6 +87,9 @@ pub struct Portfolio {
     fees: SmallMap<Currency, Decimal>,
     reserved: SmallMap<Currency, Decimal>,
     positions: FastIndexMap<Symbol, Position>,
+    /// Where the last marked position sat in `positions` (checked by symbol before use: a
+    /// closed position's removal moves the others).
+    mark_hint: usize,
     /// Σ market value of open positions per quote currency, kept up to date on every mark
     /// and fill so equity and exposure are O(1) on the pre-trade path.
     market_value: SmallMap<Currency, Decimal>,
@@ -207,7 +210,15 @@ impl Portfolio {
 
     /// Marks the open position in `symbol` to `price`; returns it when one exists.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) -> Option<&Position> {
-        let p = self.positions.get_mut(symbol)?;
+        let i = match self.positions.get_index(self.mark_hint) {
+            Some((k, _)) if k == symbol => self.mark_hint,
+            _ => {
+                let i = self.positions.get_index_of(symbol)?;
+                self.mark_hint = i;
+                i
+            }
+        };
+        let (_, p) = self.positions.get_index_mut(i)?;
         let old_mark = p.mark;
         p.mark_to(price, ts);
         // The market value moves by `(price − old mark) × qty`: one product instead of two
@@ -428,6 +439,41 @@ mod tests {
         let mut p = Portfolio::new(AccountId::try_new("main").unwrap());
         p.deposit(&usd(), dec!(10000));
         (p, 0)
+    }
+
+    #[test]
+    fn marks_reach_the_right_position_after_another_one_closes() {
+        let (mut p, mut id) = book();
+        let on = |sym: &str, f: Fill| Fill { symbol: Symbol::try_new(sym).unwrap(), ..f };
+        let inst_of = |sym: &str| Instrument::us_stock(sym);
+        for (n, sym) in [(1, "AAA"), (2, "BBB"), (3, "CCC")] {
+            p.apply_fill(&on(sym, fill(n, Side::Buy, dec!(1), dec!(10), dec!(0))), &inst_of(sym), &mut id, false, true);
+        }
+        let ccc = Symbol::try_new("CCC").unwrap();
+        p.mark(&ccc, dec!(12), Timestamp(10)); // remembers where CCC sits (third)
+                                               // Closing BBB moves CCC up one place: the remembered place now holds nothing.
+        p.apply_fill(
+            &on("BBB", fill(4, Side::Sell, dec!(1), dec!(10), dec!(0))),
+            &inst_of("BBB"),
+            &mut id,
+            false,
+            true,
+        );
+        assert_eq!(p.mark(&ccc, dec!(13), Timestamp(11)).map(Position::unrealized_pnl), Some(dec!(3)));
+        // Now CCC is remembered second; after AAA closes a new DDD takes the second place.
+        p.apply_fill(
+            &on("AAA", fill(5, Side::Sell, dec!(1), dec!(10), dec!(0))),
+            &inst_of("AAA"),
+            &mut id,
+            false,
+            true,
+        );
+        p.apply_fill(&on("DDD", fill(6, Side::Buy, dec!(2), dec!(10), dec!(0))), &inst_of("DDD"), &mut id, false, true);
+        let ddd = Symbol::try_new("DDD").unwrap();
+        assert_eq!(p.mark(&ddd, dec!(11), Timestamp(12)).map(Position::unrealized_pnl), Some(dec!(2)));
+        assert_eq!(p.mark(&ccc, dec!(14), Timestamp(13)).map(Position::unrealized_pnl), Some(dec!(4)));
+        assert!(p.mark(&Symbol::try_new("AAA").unwrap(), dec!(50), Timestamp(14)).is_none(), "AAA is flat");
+        assert_eq!(p.net_exposure(&usd()), dec!(14) + dec!(22));
     }
 
     #[test]
