@@ -16,6 +16,25 @@ pub type FastIndexMap<K, V> = indexmap::IndexMap<K, V, FastHasher>;
 /// An insertion-ordered set with [`FastHasher`].
 pub type FastIndexSet<K> = indexmap::IndexSet<K, FastHasher>;
 
+/// The place of `key` in `map`, trying `hint` first (where the previous lookup found its
+/// key) and remembering the answer: a feed that asks for the same key again and again compares
+/// one key instead of hashing it. Correct whatever the hint holds (it is checked by key).
+#[inline]
+pub fn index_with_hint<K: std::hash::Hash + Eq, V>(
+    map: &FastIndexMap<K, V>,
+    hint: &mut usize,
+    key: &K,
+) -> Option<usize> {
+    match map.get_index(*hint) {
+        Some((k, _)) if k == key => Some(*hint),
+        _ => {
+            let i = map.get_index_of(key)?;
+            *hint = i;
+            Some(i)
+        }
+    }
+}
+
 /// A map for a handful of keys (the currencies one account holds): a short vector sorted by
 /// key, searched linearly, so a lookup is a couple of key comparisons (the id types compare
 /// pointers first) instead of a tree or a hash. Iterates in key order, as a `BTreeMap`.
@@ -62,8 +81,24 @@ impl<K: Ord, V> SmallMap<K, V> {
 
 #[cfg(test)]
 mod tests {
-    use super::SmallMap;
+    use super::{index_with_hint, FastIndexMap, SmallMap};
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_hint_is_used_only_when_it_holds_the_key() {
+        let mut m: FastIndexMap<&str, u32> = [("a", 1), ("b", 2), ("c", 3)].into_iter().collect();
+        let mut hint = 0;
+        assert_eq!(index_with_hint(&m, &mut hint, &"c"), Some(2));
+        assert_eq!(hint, 2, "remembered");
+        assert_eq!(index_with_hint(&m, &mut hint, &"c"), Some(2));
+        m.shift_remove("b"); // "c" moves to 1; the hint now points past the end
+        assert_eq!(index_with_hint(&m, &mut hint, &"c"), Some(1));
+        m.insert("d", 4); // the old place of "c" (2) now holds "d"
+        hint = 2;
+        assert_eq!(index_with_hint(&m, &mut hint, &"c"), Some(1), "a hint holding another key is not trusted");
+        assert_eq!(index_with_hint(&m, &mut hint, &"z"), None);
+        assert_eq!(hint, 1, "a miss leaves the hint as it was");
+    }
 
     #[test]
     fn small_map_behaves_as_a_btree_map() {

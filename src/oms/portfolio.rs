@@ -1,6 +1,6 @@
 //! One account's books: cash per currency, open positions, realised P&L, fees, reservations.
 
-use crate::collections::{FastIndexMap, SmallMap};
+use crate::collections::{index_with_hint, FastIndexMap, SmallMap};
 use crate::model::dec;
 use crate::model::{
     AccountId, Currency, Fill, Instrument, Position, PositionId, StrategyId, Symbol, Timestamp, Trade, TradeKind,
@@ -210,14 +210,7 @@ impl Portfolio {
 
     /// Marks the open position in `symbol` to `price`; returns it when one exists.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) -> Option<&Position> {
-        let i = match self.positions.get_index(self.mark_hint) {
-            Some((k, _)) if k == symbol => self.mark_hint,
-            _ => {
-                let i = self.positions.get_index_of(symbol)?;
-                self.mark_hint = i;
-                i
-            }
-        };
+        let i = index_with_hint(&self.positions, &mut self.mark_hint, symbol)?;
         let (_, p) = self.positions.get_index_mut(i)?;
         let old_mark = p.mark;
         p.mark_to(price, ts);

@@ -47,7 +47,7 @@ mod fill_model;
 mod matching;
 mod working;
 
-use crate::collections::{FastIndexMap, FastMap};
+use crate::collections::{index_with_hint, FastIndexMap, FastMap};
 use crate::data::MarketEvent;
 use crate::model::calendar::session_end;
 use crate::model::{
@@ -154,6 +154,9 @@ struct Pass<'a> {
 pub struct SimVenue {
     config: SimConfig,
     books: FastIndexMap<crate::model::Symbol, Book>,
+    /// Where the last event's book sits in `books` (fixed at construction, so any index stays
+    /// valid; checked by symbol before use): one feed's events find their book without hashing.
+    book_hint: usize,
     slots: FastMap<ClientOrderId, Slot>,
     next_order: u64,
     next_trade: u64,
@@ -168,7 +171,7 @@ impl SimVenue {
             .iter()
             .map(|i| (i.symbol.clone(), Book { instrument: i.clone(), orders: Vec::new(), dead: 0, last: None }))
             .collect();
-        Self { config, books, slots: FastMap::default(), next_order: 0, next_trade: 0, open: 0 }
+        Self { config, books, book_hint: 0, slots: FastMap::default(), next_order: 0, next_trade: 0, open: 0 }
     }
 
     /// Accepts an order (venue id `SIM-<n>`) or rejects it (unknown or halted instrument, the
@@ -254,7 +257,8 @@ impl SimVenue {
     /// Processes one market event for its symbol: DAY expiries, fills, trailing-stop moves,
     /// IOC/FOK expiries. Events for unknown symbols are ignored.
     pub fn on_market(&mut self, event: &MarketEvent, out: &mut Vec<VenueEvent>) {
-        let Some(book) = self.books.get_mut(event.symbol()) else { return };
+        let Some(idx) = index_with_hint(&self.books, &mut self.book_hint, event.symbol()) else { return };
+        let Some((_, book)) = self.books.get_index_mut(idx) else { return };
         let ts = event.ts();
         let mut pass = Pass {
             config: &self.config,
