@@ -12,7 +12,7 @@ pub mod portfolio;
 pub use open::OpenCounts;
 pub use portfolio::{Booked, Portfolio, PortfolioSummary};
 
-use crate::collections::{FastIndexMap, FastIndexSet, FastMap};
+use crate::collections::{index_with_hint, FastIndexMap, FastIndexSet, FastMap};
 use crate::model::{
     AccountId, ClientOrderId, Currency, Fill, Instrument, Instruments, Modification, Order, OrderError, OrderEvent,
     OrderRequest, OrderStatus, Side, StatusChange, Symbol, Timestamp, UnknownInstrument,
@@ -160,6 +160,18 @@ pub struct Oms {
     liquidating: crate::collections::FastSet<ClientOrderId>,
     /// Bumped by every change that may move an account's figures (see [`Oms::books_version`]).
     books_version: u64,
+}
+
+/// Records `price` as the last price of `symbol` in `marks`, found through `hint` (the place
+/// of the last symbol marked; `marks` never shrinks).
+fn set_mark(marks: &mut FastIndexMap<Symbol, Decimal>, hint: &mut usize, symbol: &Symbol, price: Decimal) {
+    match index_with_hint(marks, hint, symbol) {
+        Some(i) => marks[i] = price,
+        None => {
+            let (i, _) = marks.insert_full(symbol.clone(), price);
+            *hint = i;
+        }
+    }
 }
 
 impl Oms {
@@ -452,13 +464,7 @@ impl Oms {
 
     /// Marks every position in `symbol` to `price`.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) {
-        match self.marks.get_index_mut(self.mark_hint) {
-            Some((k, m)) if k == symbol => *m = price,
-            _ => {
-                let (i, _) = self.marks.insert_full(symbol.clone(), price);
-                self.mark_hint = i;
-            }
-        }
+        set_mark(&mut self.marks, &mut self.mark_hint, symbol, price);
         for p in self.accounts.values_mut() {
             if p.mark(symbol, price, ts).is_some() {
                 self.books_version += 1;
@@ -599,12 +605,7 @@ impl Oms {
         let rows = self.config.journal;
         let liquidation = !self.liquidating.is_empty() && self.liquidating.contains(cid);
         let booked = portfolio.apply_fill(&fill, instrument, &mut self.next_position_id, liquidation, rows);
-        match self.marks.get_mut(&fill.symbol) {
-            Some(m) => *m = fill.price,
-            None => {
-                self.marks.insert(fill.symbol.clone(), fill.price);
-            }
-        }
+        set_mark(&mut self.marks, &mut self.mark_hint, &fill.symbol, fill.price);
         if self.config.bookings {
             let trade = booked.trade(&fill, &order.strategy_id, &order.account);
             self.bookings.push(Booking { fill: fill.clone(), trade, llm: order.llm.clone() });

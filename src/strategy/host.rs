@@ -465,7 +465,7 @@ impl StrategyHost {
     /// reloaded (state handed over; on failure the old version keeps running), a new file is
     /// loaded and started, a deleted file's strategy is stopped. Call between callbacks.
     pub fn poll_reload(&mut self, view: &dyn StrategyView) -> Vec<Intent> {
-        if self.watcher.is_none() && self.pending.is_empty() {
+        if !self.may_reload() {
             return Vec::new(); // not watching (backtests): nothing can be due
         }
         if let Some(w) = &self.watcher {
