@@ -344,13 +344,47 @@ impl CsvSource {
             return None;
         }
         let line = &self.lines.buf()[self.cur.clone()];
-        let ts = fast::row(line, &self.roles, &mut self.dates, &mut self.vals)?;
-        let ok = match self.layout.kind {
+        let (ts, used) = fast::row(line, &self.roles, &mut self.dates, &mut self.vals)?;
+        (used == line.len() && self.fast_ok()).then_some(Timestamp(ts))
+    }
+
+    /// The next line read in place by the fast path, when it is whole in the buffer, has a
+    /// common shape and passes its kind's checks: it becomes the current line and its time
+    /// is returned (values in `vals`). Otherwise nothing is taken and `None` returned, and
+    /// [`next_line`] reads on (blank lines, odd shapes, a row cut by the buffer's end).
+    #[inline]
+    fn fast_next(&mut self) -> Option<Timestamp> {
+        if self.roles.is_empty() {
+            return None;
+        }
+        let (rest, at, eof) = self.lines.unread();
+        let (ts, used) = fast::row(rest, &self.roles, &mut self.dates, &mut self.vals)?;
+        let mut end = used;
+        while rest.get(end) == Some(&b'\r') {
+            end += 1;
+        }
+        let taken = match rest.get(end) {
+            Some(b'\n') => end + 1,
+            None if eof => end,
+            _ => return None,
+        };
+        if !self.fast_ok() {
+            return None;
+        }
+        self.cur = at..at + used;
+        self.lines.consume(taken);
+        self.line += 1;
+        Some(Timestamp(ts))
+    }
+
+    /// Whether the values the fast path read pass the row's kind's checks.
+    #[inline]
+    fn fast_ok(&self) -> bool {
+        match self.layout.kind {
             Kind::Bar => fast::bar_ok(&self.vals),
             Kind::Trade => fast::trade_ok(&self.vals),
             Kind::Quote => fast::quote_ok(&self.vals),
-        };
-        ok.then_some(Timestamp(ts))
+        }
     }
 
     /// Splits the current line, checks its cell count and parses its time.
@@ -375,8 +409,14 @@ impl CsvSource {
 impl EventSource for CsvSource {
     fn next_event(&mut self) -> Result<Option<MarketEvent>, DataError> {
         while !self.done {
-            if self.held {
+            // The fast path's values (the next line read in place, or the current line
+            // split out by `next_line`), or else the general path's time (values parsed
+            // after the time checks, as before).
+            let fast = if self.held {
                 self.held = false;
+                self.fast_row()
+            } else if let Some(ts) = self.fast_next() {
+                Some(ts)
             } else {
                 match next_line(&mut self.lines, &mut self.line).map_err(io(self.gate.path()))? {
                     Some(r) => self.cur = r,
@@ -385,12 +425,11 @@ impl EventSource for CsvSource {
                         break;
                     }
                 }
-            }
+                self.fast_row()
+            };
             self.gate.row();
             let line = self.line;
-            // The fast path's values, or the general path's time (values parsed after the
-            // time checks, as before).
-            let (ts, fast) = match self.fast_row() {
+            let (ts, fast) = match fast {
                 Some(ts) => (ts, true),
                 None => match self.row_time() {
                     Ok(ts) => (ts, false),

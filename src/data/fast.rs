@@ -76,23 +76,13 @@ impl Num {
 #[inline]
 pub(crate) fn number(s: &[u8]) -> Option<(Num, usize)> {
     let neg = s.first() == Some(&b'-');
-    let mut i = usize::from(neg);
-    let mut m: u64 = 0;
-    let int_start = i;
-    while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
-        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
-    }
-    let mut digits = i - int_start;
+    let int_start = usize::from(neg);
+    let (mut m, mut digits) = run(&s[int_start..], 0);
+    let mut i = int_start + digits;
     let mut scale = 0;
     if s.get(i) == Some(&b'.') {
-        i += 1;
-        let frac_start = i;
-        while let Some(d) = s.get(i).map(|b| b.wrapping_sub(b'0')).filter(|d| *d < 10) {
-            m = m.wrapping_mul(10).wrapping_add(u64::from(d));
-            i += 1;
-        }
-        scale = i - frac_start;
+        (m, scale) = run(&s[i + 1..], m);
+        i += 1 + scale;
         digits += scale;
     }
     if digits == 0 || digits > MAX_DIGITS {
@@ -101,6 +91,22 @@ pub(crate) fn number(s: &[u8]) -> Option<(Num, usize)> {
     // At most 19 digits, so the scale fits.
     #[allow(clippy::cast_possible_truncation)]
     Some((Num { m, scale: scale as u32, neg }, i))
+}
+
+/// The run of ASCII digits at the start of `s` appended to `m` (wrapping past 2^64; callers
+/// refuse more than 19 digits in all), and its length.
+#[inline]
+fn run(s: &[u8], mut m: u64) -> (u64, usize) {
+    let mut n = 0;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+        n += 1;
+    }
+    (m, n)
 }
 
 /// The last calendar date read, so a file of intraday rows parses each date once.
@@ -188,51 +194,63 @@ pub(crate) const TIME: Role = 5;
 /// A column the row's event does not use.
 pub(crate) const SKIP: Role = 6;
 
-/// Reads one row whose columns have `roles`: its time in nanoseconds, with `vals` filled by
-/// slot. `None` when any cell is not a fast-path shape or the cell count differs.
+/// Reads one row at the start of `bytes` whose columns have `roles`: its time in
+/// nanoseconds and the bytes its cells took, with `vals` filled by slot. Cells end at a comma;
+/// the last one at `\r`, `\n` or the end of `bytes`, and the caller checks what follows
+/// (`bytes` may be one line or the rest of a buffer of many). `None` when any cell is not a
+/// fast-path shape or the row has fewer cells than `roles`.
 #[inline]
-pub(crate) fn row(line: &[u8], roles: &[Role], cache: &mut DateCache, vals: &mut [Num; 5]) -> Option<i64> {
-    // Columns after the last one read are only counted.
-    let used = roles.iter().rposition(|&r| r != SKIP).map_or(0, |i| i + 1);
+pub(crate) fn row(bytes: &[u8], roles: &[Role], cache: &mut DateCache, vals: &mut [Num; 5]) -> Option<(i64, usize)> {
     let mut p = 0;
     let mut ts = None;
-    for (c, &role) in roles[..used].iter().enumerate() {
+    for (c, &role) in roles.iter().enumerate() {
         if c > 0 {
-            if line.get(p) != Some(&b',') {
+            if bytes.get(p) != Some(&b',') {
                 return None;
             }
             p += 1;
         }
-        let rest = &line[p..];
-        match role {
+        let rest = &bytes[p..];
+        p += match role {
             TIME => {
-                let end = cell_end(rest);
-                ts = Some(time(&rest[..end], cache)?);
-                p += end;
+                let (t, used) = time_cell(rest, cache)?;
+                ts = Some(t);
+                used
             }
-            SKIP => p += cell_end(rest),
+            SKIP => cell_end(rest),
             slot => {
                 let (n, used) = number(rest)?;
                 vals[usize::from(slot)] = n;
-                p += used;
+                used
             }
-        }
+        };
     }
-    let tail = &line[p..];
-    let whole = if used == roles.len() {
-        tail.is_empty()
-    } else {
-        // `used` > 0 (the time is read), so the tail must start with the comma before the
-        // next column, and hold one comma per column left.
-        tail.first() == Some(&b',') && tail.iter().filter(|&&b| b == b',').count() == roles.len() - used
-    };
-    whole.then_some(ts).flatten()
+    Some((ts?, p))
 }
 
-/// Length of the cell at the start of `rest` (up to the next comma or the end).
+/// The time cell at the start of `rest` and its length: an epoch integer read in the same
+/// pass that finds the cell's end, anything else by [`time`].
+#[inline]
+fn time_cell(rest: &[u8], cache: &mut DateCache) -> Option<(i64, usize)> {
+    let (v, n) = run(rest, 0);
+    // Up to 19 digits the value cannot wrap (10^19 - 1 < 2^64).
+    if (1..=MAX_DIGITS).contains(&n) && rest.get(n).is_none_or(|&b| ends_cell(b)) {
+        return Some((epoch(i64::try_from(v).ok()?)?.0, n));
+    }
+    let end = n + cell_end(&rest[n..]);
+    Some((time(&rest[..end], cache)?, end))
+}
+
+/// True for the bytes that end a cell: a comma or a line end.
+#[inline]
+fn ends_cell(b: u8) -> bool {
+    matches!(b, b',' | b'\r' | b'\n')
+}
+
+/// Length of the cell at the start of `rest` (up to the next comma, line end or the end).
 #[inline]
 fn cell_end(rest: &[u8]) -> usize {
-    rest.iter().position(|&b| b == b',').unwrap_or(rest.len())
+    rest.iter().position(|&b| ends_cell(b)).unwrap_or(rest.len())
 }
 
 /// True when a bar passes every rule of [`super::source::check_bar`].
@@ -373,17 +391,43 @@ mod tests {
                 ],
             ),
         ];
+        // A row read as a whole line: every byte used.
+        let mut whole = |line: &str, roles: &[Role], vals: &mut [Num; 5]| {
+            row(line.as_bytes(), roles, &mut cache, vals).filter(|&(_, used)| used == line.len()).map(|(ts, _)| ts)
+        };
         for (roles, good, bad) in cases {
             for line in good {
-                assert_eq!(row(line.as_bytes(), roles, &mut cache, &mut vals), t, "{line}");
+                assert_eq!(whole(line, roles, &mut vals), t, "{line}");
                 assert_eq!(
                     vals.map(Num::decimal)[..4],
                     [Decimal::ONE, Decimal::TWO, Decimal::new(5, 1), Decimal::new(15, 1)]
                 );
             }
             for line in bad {
-                assert_eq!(row(line.as_bytes(), roles, &mut cache, &mut vals), None, "{line}");
+                assert_eq!(whole(line, roles, &mut vals), None, "{line}");
             }
+        }
+    }
+
+    #[test]
+    fn rows_in_a_buffer_stop_at_the_line_end() {
+        let mut vals = [Num::default(); 5];
+        let mut cache = DateCache::default();
+        let t = 1_640_995_200_000_000_000;
+        let roles = [TIME, 0, 1, 2, 3, SKIP];
+        for (text, used) in [
+            ("1640995200,1,2,0.5,1.5,x\n1640995260,1", 24),
+            ("1640995200,1,2,0.5,1.5,\r\n", 23),
+            ("2022-01-01T00:00:00Z,1,2,0.5,1.5,x\r\n", 34),
+            ("1640995200,1,2,0.5,1.5,x", 24),
+        ] {
+            assert_eq!(row(text.as_bytes(), &roles, &mut cache, &mut vals), Some((t, used)), "{text:?}");
+        }
+        // A line end before the last cell, or a time cell cut by one, is no row.
+        for text in
+            ["1640995200,1,2,0.5\n1.5,x\n", "1640995200\n,1,2,0.5,1.5,x", "2022-01-01\rT00:00:00Z,1,2,0.5,1.5,x"]
+        {
+            assert_eq!(row(text.as_bytes(), &roles, &mut cache, &mut vals), None, "{text:?}");
         }
     }
 

@@ -32,6 +32,21 @@ impl<R: Read> Lines<R> {
         &self.buf
     }
 
+    /// The bytes read but not yet handed out, where they start in [`Self::buf`], and whether
+    /// the input has ended (nothing follows them). A caller that finds a line in them hands it
+    /// out with [`Self::consume`]; otherwise [`Self::next_line`] reads on.
+    #[inline]
+    pub(crate) fn unread(&self) -> (&[u8], usize, bool) {
+        (&self.buf[self.pos..self.end], self.pos, self.eof)
+    }
+
+    /// Hands out the first `n` bytes of [`Self::unread`] (one or more whole lines).
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.pos);
+        self.pos += n;
+    }
+
     /// The next line without its `\n` (a `\r` before it is kept); `None` at end of input.
     /// The range stays valid until the next call.
     ///
@@ -132,6 +147,20 @@ mod tests {
         text.extend_from_slice(b"\nshort\n");
         let got = all(&text, 16);
         assert_eq!(got, [long, b"short".to_vec()]);
+    }
+
+    #[test]
+    fn lines_taken_in_place_and_by_next_line_interleave() {
+        let mut lines = Lines::new(&b"ab\ncd\nef"[..], 8);
+        assert_eq!(lines.unread(), (&b""[..], 0, false));
+        let r = lines.next_line().unwrap().unwrap();
+        assert_eq!(&lines.buf()[r], b"ab");
+        assert_eq!(lines.unread(), (&b"cd\nef"[..], 3, false));
+        lines.consume(3);
+        let r = lines.next_line().unwrap().unwrap();
+        assert_eq!(&lines.buf()[r], b"ef");
+        assert_eq!(lines.unread(), (&b""[..], 2, true));
+        assert_eq!(lines.next_line().unwrap(), None);
     }
 
     /// A reader that hands out one byte per call and is interrupted every other call.
