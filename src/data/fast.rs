@@ -54,7 +54,7 @@ impl Num {
     }
 
     /// Orders two values already known to be at or above zero.
-    #[inline]
+    #[inline(never)]
     fn cmp_unsigned(self, other: Self) -> Ordering {
         if self.scale == other.scale {
             return self.m.cmp(&other.m);
@@ -67,6 +67,9 @@ impl Num {
 
     #[inline]
     fn le(self, other: Self) -> bool {
+        if self.scale == other.scale {
+            return self.m <= other.m;
+        }
         self.cmp_unsigned(other) != Ordering::Greater
     }
 }

@@ -132,6 +132,7 @@ struct GapTracker {
 }
 
 impl GapTracker {
+    #[inline]
     fn observe(&mut self, ts: Timestamp) {
         // Ticks sharing a time are one instant: no delta, so they neither set the typical
         // spacing to 0 (which would make every later delta a gap) nor count as a gap.
@@ -152,6 +153,7 @@ impl GapTracker {
         self.last = Some(ts);
     }
 
+    #[cold]
     fn settle(&mut self) {
         if self.early.is_empty() {
             return;
