@@ -195,7 +195,7 @@ pub(crate) fn order_from_table(t: &Table, side: Option<Side>, cx: &OrderContext<
     let r = read_order(t, side.is_none())?;
     let side = side.or(r.side).ok_or("field 'side' ('buy' or 'sell') is required")?;
     let symbol_text = r.symbol.ok_or("field 'symbol' is required")?;
-    let symbol = Symbol::try_new(symbol_text.as_str()).map_err(|e| e.to_string())?;
+    let symbol = Symbol::try_from_str(&symbol_text).map_err(|e| e.to_string())?;
     let inst: Instrument = cx.view.instrument(&symbol).ok_or_else(|| format!("unknown instrument '{symbol_text}'"))?;
     let tick = inst.tick_size;
     let price = |field: &str, x: Option<f64>| x.map(|x| quantize_price(field, x, tick)).transpose();
