@@ -157,7 +157,14 @@ impl LuaStrategy {
         let sid = id.as_str().to_owned();
         let internal = |e: mlua::Error| StrategyError::new(&sid, file, ErrorKind::Runtime, format!("host setup: {e}"));
         let lua = Lua::new();
-        let make: Function = lua.load(PRELUDE).set_name("=luatrade_prelude").eval().map_err(internal)?;
+        // Type info lets the native code skip the tag checks of the prelude's annotated
+        // (hot) functions; the strategy's own chunk compiles as before.
+        let make: Function = lua
+            .load(PRELUDE)
+            .set_name("=luatrade_prelude")
+            .set_compiler(mlua::chunk::Compiler::new().set_type_info_level(1))
+            .eval()
+            .map_err(internal)?;
         lua.sandbox(true).map_err(internal)?;
 
         let budget_line = Rc::new(Cell::new(0u32));
