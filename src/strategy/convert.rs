@@ -111,51 +111,70 @@ struct RawOrder {
 const ORDER_FIELDS: &str = "symbol, qty, notional, type, limit_price, stop_price, trailing_amount, \
      trailing_percent, tif, stop_loss, take_profit, reduce_only, reasoning, confidence, provider, model";
 
+/// Calls `f` with each key and value of `t` in `pairs` order, stopping at its first refusal.
+///
+/// Cheaper than `Table::pairs`, which keeps a second reference to every key while iterating.
+fn each_field(t: &Table, mut f: impl FnMut(Value, Value) -> Result<(), String>) -> Result<(), String> {
+    let mut refused = None;
+    let walked = t.for_each::<Value, Value>(|k, v| {
+        f(k, v).map_err(|m| {
+            refused = Some(m);
+            mlua::Error::runtime("refused")
+        })
+    });
+    match (refused, walked) {
+        (Some(m), _) => Err(m),
+        (None, Err(e)) => Err(e.to_string()),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
 fn read_order(t: &Table, allow_side: bool) -> Result<RawOrder, String> {
     let mut r = RawOrder::default();
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| e.to_string())?;
-        let Value::String(k) = k else {
-            return Err(format!("order fields are named (got a {} key); allowed: {ORDER_FIELDS}", k.type_name()));
-        };
-        let key = k.to_str().map_err(|e| e.to_string())?;
-        match &*key {
-            "symbol" => r.symbol = Some(string("symbol", &v)?),
-            "side" if allow_side => {
-                let s = string("side", &v)?;
-                r.side =
-                    Some(Side::parse(&s).ok_or_else(|| format!("field 'side' must be 'buy' or 'sell', got '{s}'"))?);
-            }
-            "qty" => r.qty = Some(number("qty", &v)?),
-            "notional" => r.notional = Some(number("notional", &v)?),
-            "type" => {
-                let s = string("type", &v)?;
-                r.order_type = Some(OrderType::parse(&s).ok_or_else(|| {
-                    format!("field 'type' must be market, limit, stop, stop_limit or trailing_stop, got '{s}'")
-                })?);
-            }
-            "limit_price" => r.limit_price = Some(number("limit_price", &v)?),
-            "stop_price" => r.stop_price = Some(number("stop_price", &v)?),
-            "trailing_amount" => r.trailing_amount = Some(number("trailing_amount", &v)?),
-            "trailing_percent" => r.trailing_percent = Some(number("trailing_percent", &v)?),
-            "tif" => {
-                let s = string("tif", &v)?;
-                r.tif = Some(
-                    TimeInForce::parse(&s)
-                        .ok_or_else(|| format!("field 'tif' must be gtc, day, ioc or fok, got '{s}'"))?,
-                );
-            }
-            "stop_loss" => r.stop_loss = Some(number("stop_loss", &v)?),
-            "take_profit" => r.take_profit = Some(number("take_profit", &v)?),
-            "reduce_only" => r.reduce_only = boolean("reduce_only", &v)?,
-            "reasoning" => r.reasoning = Some(string("reasoning", &v)?),
-            "confidence" => r.confidence = Some(number("confidence", &v)?),
-            "provider" => r.provider = Some(string("provider", &v)?),
-            "model" => r.model = Some(string("model", &v)?),
-            other => return Err(format!("unknown order field '{other}'; allowed: {ORDER_FIELDS}")),
-        }
-    }
+    each_field(t, |k, v| read_order_field(&mut r, allow_side, k, &v))?;
     Ok(r)
+}
+
+/// Reads one field of an order table into `r`.
+fn read_order_field(r: &mut RawOrder, allow_side: bool, k: Value, v: &Value) -> Result<(), String> {
+    let Value::String(k) = k else {
+        return Err(format!("order fields are named (got a {} key); allowed: {ORDER_FIELDS}", k.type_name()));
+    };
+    let key = k.to_str().map_err(|e| e.to_string())?;
+    match &*key {
+        "symbol" => r.symbol = Some(string("symbol", v)?),
+        "side" if allow_side => {
+            let s = string("side", v)?;
+            r.side = Some(Side::parse(&s).ok_or_else(|| format!("field 'side' must be 'buy' or 'sell', got '{s}'"))?);
+        }
+        "qty" => r.qty = Some(number("qty", v)?),
+        "notional" => r.notional = Some(number("notional", v)?),
+        "type" => {
+            let s = string("type", v)?;
+            r.order_type = Some(OrderType::parse(&s).ok_or_else(|| {
+                format!("field 'type' must be market, limit, stop, stop_limit or trailing_stop, got '{s}'")
+            })?);
+        }
+        "limit_price" => r.limit_price = Some(number("limit_price", v)?),
+        "stop_price" => r.stop_price = Some(number("stop_price", v)?),
+        "trailing_amount" => r.trailing_amount = Some(number("trailing_amount", v)?),
+        "trailing_percent" => r.trailing_percent = Some(number("trailing_percent", v)?),
+        "tif" => {
+            let s = string("tif", v)?;
+            r.tif = Some(
+                TimeInForce::parse(&s).ok_or_else(|| format!("field 'tif' must be gtc, day, ioc or fok, got '{s}'"))?,
+            );
+        }
+        "stop_loss" => r.stop_loss = Some(number("stop_loss", v)?),
+        "take_profit" => r.take_profit = Some(number("take_profit", v)?),
+        "reduce_only" => r.reduce_only = boolean("reduce_only", v)?,
+        "reasoning" => r.reasoning = Some(string("reasoning", v)?),
+        "confidence" => r.confidence = Some(number("confidence", v)?),
+        "provider" => r.provider = Some(string("provider", v)?),
+        "model" => r.model = Some(string("model", v)?),
+        other => return Err(format!("unknown order field '{other}'; allowed: {ORDER_FIELDS}")),
+    }
+    Ok(())
 }
 
 /// What converting an order table needs besides the table.
@@ -176,7 +195,7 @@ pub(crate) fn order_from_table(t: &Table, side: Option<Side>, cx: &OrderContext<
     let r = read_order(t, side.is_none())?;
     let side = side.or(r.side).ok_or("field 'side' ('buy' or 'sell') is required")?;
     let symbol_text = r.symbol.ok_or("field 'symbol' is required")?;
-    let symbol = Symbol::try_new(symbol_text.as_str()).map_err(|e| e.to_string())?;
+    let symbol = Symbol::try_from_str(&symbol_text).map_err(|e| e.to_string())?;
     let inst: Instrument = cx.view.instrument(&symbol).ok_or_else(|| format!("unknown instrument '{symbol_text}'"))?;
     let tick = inst.tick_size;
     let price = |field: &str, x: Option<f64>| x.map(|x| quantize_price(field, x, tick)).transpose();
@@ -253,8 +272,7 @@ pub(crate) fn order_from_table(t: &Table, side: Option<Side>, cx: &OrderContext<
 /// Converts `ctx:modify(id, {qty=, limit_price=, stop_price=})` using the order's instrument.
 pub(crate) fn modification_from_table(t: &Table, inst: &Instrument) -> Result<Modification, String> {
     let mut m = Modification::default();
-    for pair in t.pairs::<Value, Value>() {
-        let (k, v) = pair.map_err(|e| e.to_string())?;
+    each_field(t, |k, v| {
         let key = match &k {
             Value::String(s) => s.to_string_lossy(),
             other => return Err(format!("modify fields are named (got a {} key)", other.type_name())),
@@ -269,7 +287,8 @@ pub(crate) fn modification_from_table(t: &Table, inst: &Instrument) -> Result<Mo
             }
             other => return Err(format!("unknown modify field '{other}'; allowed: qty, limit_price, stop_price")),
         }
-    }
+        Ok(())
+    })?;
     if m == Modification::default() {
         return Err("modify needs at least one of qty, limit_price, stop_price".into());
     }
@@ -345,6 +364,46 @@ mod tests {
             assert_eq!(f(d), d.to_f64().unwrap(), "{d}");
         }
         assert_eq!(f(Decimal::MAX), Decimal::MAX.to_f64().unwrap());
+    }
+
+    /// A key/value pair as text, to compare two walks over one table.
+    fn show(k: &Value, v: &Value) -> String {
+        format!("{k:?}={v:?}")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn each_field_walks_like_pairs_and_stops_at_the_first_refusal(
+            keys in proptest::collection::vec("[a-e]{1,2}", 0..8),
+            ints in proptest::collection::vec(1i32..6, 0..4),
+            stop in 0usize..10,
+        ) {
+            let lua = Lua::new();
+            let t = lua.create_table().unwrap();
+            for (i, k) in keys.iter().enumerate() {
+                t.raw_set(k.as_str(), i as f64 + 0.5).unwrap();
+            }
+            for i in &ints {
+                t.raw_set(*i, "x").unwrap();
+            }
+            let mut expected = Vec::new();
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair.unwrap();
+                expected.push(show(&k, &v));
+            }
+            let mut seen = Vec::new();
+            let walked = each_field(&t, |k, v| {
+                seen.push(show(&k, &v));
+                if seen.len() == stop { Err(format!("refused at {stop}")) } else { Ok(()) }
+            });
+            if stop >= 1 && stop <= expected.len() {
+                proptest::prop_assert_eq!(walked, Err(format!("refused at {stop}")));
+                proptest::prop_assert_eq!(&seen[..], &expected[..stop]);
+            } else {
+                proptest::prop_assert_eq!(walked, Ok(()));
+                proptest::prop_assert_eq!(seen, expected);
+            }
+        }
     }
 
     #[test]

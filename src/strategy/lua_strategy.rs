@@ -119,7 +119,8 @@ pub struct LuaStrategy {
     /// Symbols given an index in the prelude's `names` table (the bar buffer carries the index).
     names: Vec<Symbol>,
     names_table: Table,
-    /// Where the prelude leaves a request's two arguments.
+    /// Where the prelude leaves a request's two arguments (the second is read only by the
+    /// request that takes one).
     pending: Table,
     last_price: Vec<(Symbol, f64)>,
 }
@@ -156,7 +157,14 @@ impl LuaStrategy {
         let sid = id.as_str().to_owned();
         let internal = |e: mlua::Error| StrategyError::new(&sid, file, ErrorKind::Runtime, format!("host setup: {e}"));
         let lua = Lua::new();
-        let make: Function = lua.load(PRELUDE).set_name("=luatrade_prelude").eval().map_err(internal)?;
+        // Type info lets the native code skip the tag checks of the prelude's annotated
+        // (hot) functions; the strategy's own chunk compiles as before.
+        let make: Function = lua
+            .load(PRELUDE)
+            .set_name("=luatrade_prelude")
+            .set_compiler(mlua::chunk::Compiler::new().set_type_info_level(1))
+            .eval()
+            .map_err(internal)?;
         lua.sandbox(true).map_err(internal)?;
 
         let budget_line = Rc::new(Cell::new(0u32));
@@ -619,11 +627,11 @@ impl LuaStrategy {
             match res {
                 Ok(None) => return Ok(out),
                 Ok(Some(op)) => {
-                    let (a, b) = match self.pending_args() {
-                        Ok(args) => args,
+                    let a = match self.pending.raw_get::<Value>(1) {
+                        Ok(a) => a,
                         Err(e) => break e,
                     };
-                    res = match self.request(view, kind, op, a, b, hold_signal, &mut out) {
+                    res = match self.request(view, kind, op, a, hold_signal, &mut out) {
                         Ok((x, y)) => self.thread.resume((true, x, y)),
                         Err(msg) => self.thread.resume((false, msg, Value::Nil)),
                     };
@@ -643,21 +651,14 @@ impl LuaStrategy {
         Err(err)
     }
 
-    /// A request's two arguments, which the prelude's `req` left in `pending` (and clears
-    /// when answered).
-    fn pending_args(&self) -> mlua::Result<(Value, Value)> {
-        Ok((self.pending.raw_get(1)?, self.pending.raw_get(2)?))
-    }
-
-    /// Answers one `ctx` request. `Err` is raised in Lua at the strategy's line.
-    #[allow(clippy::too_many_arguments, reason = "one request's whole context")]
+    /// Answers one `ctx` request whose first argument is `a` (only `ctx:modify` has a second
+    /// one, read from `pending` there). `Err` is raised in Lua at the strategy's line.
     fn request(
         &mut self,
         view: &dyn StrategyView,
         kind: Kind,
         op: u8,
         a: Value,
-        b: Value,
         hold_signal: bool,
         out: &mut Vec<Command>,
     ) -> Result<(Value, Value), String> {
@@ -695,7 +696,7 @@ impl LuaStrategy {
             5 => {
                 let id =
                     ClientOrderId::try_new(string_arg("ctx:modify", &a)?).map_err(|e| format!("ctx:modify: {e}"))?;
-                let Value::Table(t) = b else {
+                let Value::Table(t) = self.pending.raw_get::<Value>(2).map_err(lua_e)? else {
                     return Err("ctx:modify takes (order_id, {qty=, limit_price=, stop_price=})".into());
                 };
                 let order = view

@@ -53,6 +53,10 @@ os = setmetatable({
 local ta = {}
 local methods = {}
 
+-- The annotations below only let the native code generator skip type checks: a call with other
+-- types runs the same code in the interpreter, with the same results and errors.
+type Indicator = { [string]: any }
+
 local function new(kind, n, extra)
   if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
     error("ta." .. kind .. ": period must be a whole number >= 1, got " .. tostring(n), 3)
@@ -78,7 +82,7 @@ end
 -- `update` runs on every bar.
 methods.sma = {
   __index = {
-    update = function(o, x)
+    update = function(o: Indicator, x: number)
       local n, buf = o.n, o.buf
       -- The next slot, wrapping after n (a comparison: `%` on numbers costs a division).
       local pos = o.pos or 0
@@ -105,7 +109,7 @@ end
 
 methods.ema = {
   __index = {
-    update = function(o, x)
+    update = function(o: Indicator, x: number)
       o.count = o.count + 1
       if o.count <= o.n then
         o.seed = o.seed + x
@@ -126,7 +130,7 @@ end
 -- Wilder's RSI: seeded with the simple mean of the first n changes.
 methods.rsi = {
   __index = {
-    update = function(o, x)
+    update = function(o: Indicator, x: number)
       local prev = o.prev
       o.prev = x
       if prev == nil then
@@ -164,7 +168,7 @@ end
 -- Wilder's ATR over the true range; seeded with the simple mean of the first n ranges.
 methods.atr = {
   __index = {
-    update = function(o, high, low, close)
+    update = function(o: Indicator, high: number, low: number, close: number)
       local tr = high - low
       if o.prev_close ~= nil then
         tr = math.max(tr, math.abs(high - o.prev_close), math.abs(low - o.prev_close))
@@ -190,7 +194,7 @@ end
 -- Bollinger bands: middle = SMA(n), upper/lower = middle +- k * population stddev.
 methods.bollinger = {
   __index = {
-    update = function(o, x)
+    update = function(o: Indicator, x: number)
       local old = push(o, x) or 0
       o.sum = o.sum + x - old
       o.sumsq = o.sumsq + x * x - old * old
@@ -214,7 +218,7 @@ end
 local function extreme(better)
   return {
     __index = {
-      update = function(o, x)
+      update = function(o: Indicator, x: number)
         push(o, x)
         o.count = o.count + 1
         local m = nil
@@ -278,7 +282,7 @@ end
 -- 56. A request's two arguments go through `pending` (the yield carries only its op) and the
 -- end of a callback yields nothing, so a bar crosses with no values either way. Only this
 -- closure holds them.
-local function make(strategy, nums, names, pending)
+local function make(strategy, nums: buffer, names, pending)
   local ctx = { params = strategy.params or {}, state = {} }
   local now = 0
 

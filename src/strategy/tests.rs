@@ -377,6 +377,49 @@ fn closes() -> Vec<f64> {
     orcl().iter().take(300).map(|b| b.close.to_f64().unwrap()).collect()
 }
 
+/// The indicators' `update` carries type annotations for the native code generator; calls
+/// with other argument types leave that fast path and must give the same results and errors.
+#[test]
+fn indicator_updates_off_the_typed_fast_path_behave_the_same() {
+    let src = r#"
+        -- (highest/lowest compare strings as strings, so a string feed is no comparison there)
+        local kinds = { "sma", "ema", "rsi", "bollinger" }
+        return { on_bar = function(ctx, bar)
+            local s = ctx.state
+            if not s.fast then
+                s.fast, s.slow = {}, {}
+                for i, k in ipairs(kinds) do
+                    s.fast[i] = ta[k](3)
+                    s.slow[i] = ta.attach(setmetatable(ta[k](3), nil))
+                end
+                s.atr_fast, s.atr_slow = ta.atr(3), ta.atr(3)
+            end
+            for i = 1, #kinds do
+                local a = s.fast[i]:update(bar.close)
+                local b = s.slow[i]:update(tostring(bar.close))
+                assert(a == tonumber(b), kinds[i] .. ": " .. tostring(a) .. " ~= " .. tostring(b))
+            end
+            local a = s.atr_fast:update(bar.high, bar.low, bar.close)
+            local b = s.atr_slow:update(tostring(bar.high), bar.low, tostring(bar.close))
+            assert(a == tonumber(b), "atr: " .. tostring(a) .. " ~= " .. tostring(b))
+            if bar.close > 0 and s.fast[1].count == 20 then
+                s.fast[1]:update(nil)
+            end
+        end }"#;
+    let mut s = load_src("typed", src).unwrap();
+    let view = FakeView::default();
+    let mut failed = None;
+    for (i, b) in orcl().iter().take(25).enumerate() {
+        if let Err(e) = s.on_bar(&view, &sym("ORCL"), b) {
+            failed = Some((i, e));
+            break;
+        }
+    }
+    let (at, e) = failed.expect("update(nil) must fail");
+    assert_eq!(at, 19, "{e}");
+    assert!(e.to_string().contains("attempt to perform arithmetic"), "{e}");
+}
+
 #[test]
 fn indicators_match_an_independent_rust_computation() {
     let src = r#"
