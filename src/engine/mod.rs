@@ -323,7 +323,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             Err(rejection) => {
                 let reason = rejection.reason;
                 tracing::info!(cid = %cid, strategy = %req.strategy_id, reason = %reason, "Engine risk rejected order");
-                self.oms.create_rejected(cid.clone(), req, &reason.to_string(), self.now)?;
+                self.oms.create_rejected(cid.clone(), req, reason.as_str(), self.now)?;
                 Ok(SubmitOutcome::Rejected { cid, reason })
             }
         }
