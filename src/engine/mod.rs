@@ -222,6 +222,13 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         &self.monitors
     }
 
+    /// Whether alerts were raised since the last [`Engine::take_alerts`] (most events raise
+    /// none).
+    #[must_use]
+    pub fn has_alerts(&self) -> bool {
+        !self.alerts.is_empty()
+    }
+
     /// Takes the alerts raised since the last call.
     pub fn take_alerts(&mut self) -> Vec<EngineAlert> {
         std::mem::take(&mut self.alerts)
