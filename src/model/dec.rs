@@ -96,6 +96,34 @@ pub fn min(a: Decimal, b: Decimal) -> Decimal {
     }
 }
 
+/// `x` in whole units of `10^-scale`: the quotient rounded down, and whether it is exact.
+fn in_units(x: Decimal, scale: u32) -> Option<(i128, bool)> {
+    let (m, xs) = (x.mantissa(), x.scale());
+    if xs <= scale {
+        Some((m.checked_mul(10i128.checked_pow(scale - xs)?)?, true))
+    } else {
+        let d = 10i128.checked_pow(xs - scale)?;
+        Some((m.div_euclid(d), m.rem_euclid(d) == 0))
+    }
+}
+
+/// `x` in whole units of `10^-scale`, rounded up, when that fits an i64: a value of that
+/// scale with mantissa `m` is `>= x` exactly when `m >= ceil_mantissa(x)` (and `< x` when
+/// `m < ceil_mantissa(x)`), so bounds turn into integer compares.
+#[must_use]
+pub fn ceil_mantissa(x: Decimal, scale: u32) -> Option<i64> {
+    let (q, exact) = in_units(x, scale)?;
+    i64::try_from(q + i128::from(!exact)).ok()
+}
+
+/// `x` in whole units of `10^-scale`, rounded down, when that fits an i64: a value of that
+/// scale with mantissa `m` is `> x` exactly when `m > floor_mantissa(x)` (and `<= x` when
+/// `m <= floor_mantissa(x)`).
+#[must_use]
+pub fn floor_mantissa(x: Decimal, scale: u32) -> Option<i64> {
+    i64::try_from(in_units(x, scale)?.0).ok()
+}
+
 /// The decimal digits of `v`, last digit first, into `out`; returns how many.
 pub(crate) fn digits_reversed(mut v: u128, out: &mut [u8; 40]) -> usize {
     let mut n = 0;
@@ -183,7 +211,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn mantissa_bounds_round_to_the_scale() {
+        let d = |m, s| Decimal::new(m, s);
+        assert_eq!(ceil_mantissa(d(1234, 3), 2), Some(124));
+        assert_eq!(ceil_mantissa(d(-1234, 3), 2), Some(-123));
+        assert_eq!(floor_mantissa(d(1234, 3), 2), Some(123));
+        assert_eq!(floor_mantissa(d(-1234, 3), 2), Some(-124));
+        assert_eq!(ceil_mantissa(d(123, 2), 2), Some(123));
+        assert_eq!(floor_mantissa(d(12, 1), 3), Some(1200));
+        assert_eq!(ceil_mantissa(Decimal::MAX, 2), None);
+    }
+
     proptest! {
+        /// The integer bounds decide every comparison with a value of their scale as the
+        /// operators do.
+        #[test]
+        fn mantissa_bounds_compare_as_the_operators(x in decimal(), m in -10_000_000_000i64..10_000_000_000, s in 0u32..9) {
+            let v = Decimal::new(m, s);
+            if let Some(c) = ceil_mantissa(x, s) {
+                prop_assert_eq!(m >= c, v >= x);
+            }
+            if let Some(f) = floor_mantissa(x, s) {
+                prop_assert_eq!(m > f, v > x);
+            }
+        }
+
         #[test]
         fn any_decimal_reads_as_its_normalized_display(lo: u32, mid: u32, hi: u32, neg: bool, scale in 0u32..=28) {
             let d = Decimal::from_parts(lo, mid, hi, neg, scale);

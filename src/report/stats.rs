@@ -59,7 +59,7 @@ struct Quiet {
 impl Quiet {
     /// `[trigger, peak)` for values of `scale`, when both bounds fit.
     fn new(scale: u32, trigger: Decimal, peak: Decimal) -> Option<Self> {
-        Some(Self { scale, lo: ceil_at(trigger, scale)?, hi: ceil_at(peak, scale)? })
+        Some(Self { scale, lo: dec::ceil_mantissa(trigger, scale)?, hi: dec::ceil_mantissa(peak, scale)? })
     }
 
     /// Whether `value` is inside (`None` when it is not of this scale or too large).
@@ -67,21 +67,6 @@ impl Quiet {
     fn holds(&self, value: Decimal) -> bool {
         value.scale() == self.scale && i64::try_from(value.mantissa()).is_ok_and(|m| self.lo <= m && m < self.hi)
     }
-}
-
-/// The smallest whole number of `10^-scale` at or above `x`, when it fits an i64: a value of
-/// that scale with mantissa `m` is `>= x` exactly when `m >= ceil_at(x)`, and `< x` when
-/// `m < ceil_at(x)`.
-fn ceil_at(x: Decimal, scale: u32) -> Option<i64> {
-    let m = x.mantissa();
-    let xs = x.scale();
-    let at = if xs <= scale {
-        m.checked_mul(10i128.checked_pow(scale - xs)?)?
-    } else {
-        let d = 10i128.checked_pow(xs - scale)?;
-        m.div_euclid(d) + i128::from(m.rem_euclid(d) != 0)
-    };
-    i64::try_from(at).ok()
 }
 
 /// The result of a [`Drawdown`] tracker.
@@ -334,15 +319,6 @@ mod tests {
             prop_assert_eq!(s.depth_money, exact.money);
             prop_assert_eq!(s.depth, exact.depth.to_f64().unwrap_or(0.0));
         }
-    }
-
-    #[test]
-    fn ceil_at_rounds_up_to_the_scale() {
-        assert_eq!(ceil_at(dec!(1.234), 2), Some(124));
-        assert_eq!(ceil_at(dec!(-1.234), 2), Some(-123));
-        assert_eq!(ceil_at(dec!(1.23), 2), Some(123));
-        assert_eq!(ceil_at(dec!(1.2), 3), Some(1200));
-        assert_eq!(ceil_at(Decimal::MAX, 2), None);
     }
 
     #[test]
