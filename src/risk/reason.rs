@@ -120,7 +120,10 @@ impl RejectReason {
     /// A reason with no facts yet.
     #[must_use]
     pub fn new(code: RejectCode) -> Self {
-        Self { code, fields: Vec::new(), text: code.as_str().to_owned() }
+        // Room for the code and a couple of facts: a refusal's text grows without moving.
+        let mut text = String::with_capacity(96);
+        text.push_str(code.as_str());
+        Self { code, fields: Vec::new(), text }
     }
 
     /// Adds one `key=value` fact (in the order they are added).
