@@ -400,8 +400,10 @@ impl RunContext<'_> {
             }
             runner.on_market(&event)?;
             drain(&mut runner, &mut bookings, &mut recorder);
-            for alert in runner.engine_mut().take_alerts() {
-                *alerts.entry(alert_kind(&alert)).or_insert(0u64) += 1;
+            if runner.engine().has_alerts() {
+                for alert in runner.engine_mut().take_alerts() {
+                    *alerts.entry(alert_kind(&alert)).or_insert(0u64) += 1;
+                }
             }
             let price = match &event {
                 MarketEvent::Bar(_, b) => b.close,

@@ -222,6 +222,13 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         &self.monitors
     }
 
+    /// Whether alerts were raised since the last [`Engine::take_alerts`] (most events raise
+    /// none).
+    #[must_use]
+    pub fn has_alerts(&self) -> bool {
+        !self.alerts.is_empty()
+    }
+
     /// Takes the alerts raised since the last call.
     pub fn take_alerts(&mut self) -> Vec<EngineAlert> {
         std::mem::take(&mut self.alerts)
@@ -323,7 +330,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
             Err(rejection) => {
                 let reason = rejection.reason;
                 tracing::info!(cid = %cid, strategy = %req.strategy_id, reason = %reason, "Engine risk rejected order");
-                self.oms.create_rejected(cid.clone(), req, &reason.to_string(), self.now)?;
+                self.oms.create_rejected(cid.clone(), req, reason.as_str(), self.now)?;
                 Ok(SubmitOutcome::Rejected { cid, reason })
             }
         }

@@ -1,5 +1,6 @@
 //! Fast comparisons for the `Decimal`s compared on every price update (water marks and
-//! excursions, drawdown tracking, risk bands).
+//! excursions, drawdown tracking, risk bands), and the normalized text of a `Decimal`
+//! written digit by digit (the fingerprint, risk refusal messages).
 //!
 //! Prices, quantities and amounts on one book have small mantissas, often at different
 //! scales (a cash balance at 6 places against a price at 2); `rust_decimal` rescales through
@@ -95,6 +96,77 @@ pub fn min(a: Decimal, b: Decimal) -> Decimal {
     }
 }
 
+/// `x` in whole units of `10^-scale`: the quotient rounded down, and whether it is exact.
+fn in_units(x: Decimal, scale: u32) -> Option<(i128, bool)> {
+    let (m, xs) = (x.mantissa(), x.scale());
+    if xs <= scale {
+        Some((m.checked_mul(10i128.checked_pow(scale - xs)?)?, true))
+    } else {
+        let d = 10i128.checked_pow(xs - scale)?;
+        Some((m.div_euclid(d), m.rem_euclid(d) == 0))
+    }
+}
+
+/// `x` in whole units of `10^-scale`, rounded up, when that fits an i64: a value of that
+/// scale with mantissa `m` is `>= x` exactly when `m >= ceil_mantissa(x)` (and `< x` when
+/// `m < ceil_mantissa(x)`), so bounds turn into integer compares.
+#[must_use]
+pub fn ceil_mantissa(x: Decimal, scale: u32) -> Option<i64> {
+    let (q, exact) = in_units(x, scale)?;
+    i64::try_from(q + i128::from(!exact)).ok()
+}
+
+/// `x` in whole units of `10^-scale`, rounded down, when that fits an i64: a value of that
+/// scale with mantissa `m` is `> x` exactly when `m > floor_mantissa(x)` (and `<= x` when
+/// `m <= floor_mantissa(x)`).
+#[must_use]
+pub fn floor_mantissa(x: Decimal, scale: u32) -> Option<i64> {
+    i64::try_from(in_units(x, scale)?.0).ok()
+}
+
+/// The decimal digits of `v`, last digit first, into `out`; returns how many.
+pub(crate) fn digits_reversed(mut v: u128, out: &mut [u8; 40]) -> usize {
+    let mut n = 0;
+    // u128 division is far slower than u64's: only digits above u64's range take it (money
+    // amounts never do).
+    while v > u128::from(u64::MAX) {
+        out[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        n += 1;
+    }
+    let mut small = u64::try_from(v).unwrap_or(u64::MAX);
+    loop {
+        out[n] = b'0' + (small % 10) as u8;
+        small /= 10;
+        n += 1;
+        if small == 0 {
+            return n;
+        }
+    }
+}
+
+/// Appends `d.normalize().to_string()`: sign, integer digits, and the fraction without
+/// trailing zeros, digit by digit (no formatting machinery; a property test pins the bytes).
+pub fn push_normalized(b: &mut Vec<u8>, d: Decimal) {
+    let d = d.normalize();
+    let mut digits = [0u8; 40];
+    let n = digits_reversed(d.mantissa().unsigned_abs(), &mut digits);
+    let scale = d.scale() as usize;
+    if d.is_sign_negative() && !d.is_zero() {
+        b.push(b'-');
+    }
+    if n > scale {
+        b.extend(digits[scale..n].iter().rev());
+    } else {
+        b.push(b'0');
+    }
+    if scale > 0 {
+        b.push(b'.');
+        b.extend(std::iter::repeat_n(b'0', scale.saturating_sub(n)));
+        b.extend(digits[..scale.min(n)].iter().rev());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,7 +189,60 @@ mod tests {
         ]
     }
 
+    fn text(d: Decimal) -> String {
+        let mut b = Vec::new();
+        push_normalized(&mut b, d);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn decimals_read_as_display_writes_them() {
+        for (d, want) in [
+            (Decimal::new(12_500, 2), "125"),
+            (Decimal::new(-5, 3), "-0.005"),
+            (Decimal::new(100_050, 3), "100.05"),
+            (Decimal::ZERO, "0"),
+            (Decimal::from_parts(0, 0, 0, true, 4), "0"),
+            (Decimal::MAX, "79228162514264337593543950335"),
+            (Decimal::new(1, 28), "0.0000000000000000000000000001"),
+        ] {
+            assert_eq!(text(d), want);
+            assert_eq!(text(d), d.normalize().to_string());
+        }
+    }
+
+    #[test]
+    fn mantissa_bounds_round_to_the_scale() {
+        let d = |m, s| Decimal::new(m, s);
+        assert_eq!(ceil_mantissa(d(1234, 3), 2), Some(124));
+        assert_eq!(ceil_mantissa(d(-1234, 3), 2), Some(-123));
+        assert_eq!(floor_mantissa(d(1234, 3), 2), Some(123));
+        assert_eq!(floor_mantissa(d(-1234, 3), 2), Some(-124));
+        assert_eq!(ceil_mantissa(d(123, 2), 2), Some(123));
+        assert_eq!(floor_mantissa(d(12, 1), 3), Some(1200));
+        assert_eq!(ceil_mantissa(Decimal::MAX, 2), None);
+    }
+
     proptest! {
+        /// The integer bounds decide every comparison with a value of their scale as the
+        /// operators do.
+        #[test]
+        fn mantissa_bounds_compare_as_the_operators(x in decimal(), m in -10_000_000_000i64..10_000_000_000, s in 0u32..9) {
+            let v = Decimal::new(m, s);
+            if let Some(c) = ceil_mantissa(x, s) {
+                prop_assert_eq!(m >= c, v >= x);
+            }
+            if let Some(f) = floor_mantissa(x, s) {
+                prop_assert_eq!(m > f, v > x);
+            }
+        }
+
+        #[test]
+        fn any_decimal_reads_as_its_normalized_display(lo: u32, mid: u32, hi: u32, neg: bool, scale in 0u32..=28) {
+            let d = Decimal::from_parts(lo, mid, hi, neg, scale);
+            prop_assert_eq!(text(d), d.normalize().to_string());
+        }
+
         #[test]
         fn every_fast_path_equals_the_operator(a in decimal(), b in decimal()) {
             prop_assert_eq!(cmp(a, b), a.cmp(&b));

@@ -151,6 +151,11 @@ pub struct Position {
     pub(crate) ts_last: Timestamp,
 }
 
+/// The lowest and highest prices a position was marked to since its quantity or average
+/// price last changed (see [`Position::mark_within`]); empty after a change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MarkRange(Option<(Decimal, Decimal)>);
+
 /// The effect of [`Position::apply`] for a fill that does not go through zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
@@ -307,6 +312,29 @@ impl Position {
         }
     }
 
+    /// As [`Position::mark_to`], but a price inside `range` (the marks applied since the
+    /// quantity and average price last changed) only moves the mark: the unrealised P&L is
+    /// monotone in the price at a fixed quantity and average, so a price between two marks
+    /// already applied can raise neither water mark nor excursion. The caller resets `range`
+    /// whenever the quantity or the average price changes.
+    #[inline]
+    pub(crate) fn mark_within(&mut self, price: Decimal, ts: Timestamp, range: &mut MarkRange) {
+        if let Some((lo, hi)) = range.0 {
+            if !dec::lt(price, lo) && !dec::gt(price, hi) {
+                self.mark = price;
+                if self.is_open() {
+                    self.ts_last = ts;
+                }
+                return;
+            }
+        }
+        self.mark_to(price, ts);
+        range.0 = Some(match range.0 {
+            Some((lo, hi)) => (dec::min(lo, price), dec::max(hi, price)),
+            None => (price, price),
+        });
+    }
+
     /// Marks an exit order as working against it (open → closing).
     pub fn set_closing(&mut self, closing: bool) {
         match (self.status, closing) {
@@ -420,6 +448,38 @@ mod tests {
         let a = p.apply(Side::Buy, dec!(4), dec!(40), dec!(0), Timestamp(3), true);
         assert_eq!((a.kind, a.realized), (TradeKind::Exit, dec!(40)));
         assert_eq!(p.status(), PositionStatus::Liquidated);
+    }
+
+    proptest::proptest! {
+        /// Marking through a mark range gives the same position as marking every price in
+        /// full, across adds and partial exits (which reset the range), long or short.
+        #[test]
+        fn marks_within_the_range_match_full_marks(
+            short in proptest::bool::ANY,
+            steps in proptest::collection::vec((0u8..8, 1i64..40_000, 0u32..4), 1..120),
+        ) {
+            let side = if short { Side::Sell } else { Side::Buy };
+            let mut full = pos(side, dec!(10), dec!(100));
+            let mut fast = full.clone();
+            let mut range = MarkRange::default();
+            for (t, (op, m, scale)) in (1i64..).zip(steps) {
+                let price = Decimal::new(m, scale);
+                let ts = Timestamp(t);
+                if op == 0 && full.is_open() {
+                    // An add or a partial exit of one unit: quantity and average change.
+                    let (s, q) = if t % 2 == 0 { (side, dec!(1)) } else { (side.opposite(), dec!(1)) };
+                    if full.qty().abs() > q || s == side {
+                        full.apply(s, q, price, dec!(0.01), ts, false);
+                        fast.apply(s, q, price, dec!(0.01), ts, false);
+                        range = MarkRange::default();
+                    }
+                } else {
+                    full.mark_to(price, ts);
+                    fast.mark_within(price, ts, &mut range);
+                }
+                proptest::prop_assert_eq!(&fast, &full);
+            }
+        }
     }
 
     #[test]

@@ -346,9 +346,9 @@ impl Oms {
         let change = order
             .apply(OrderEvent::Rejected { reason: reason.to_owned(), ts })
             .map_err(|e| OmsError::order(&cid, e))?;
-        self.orders.insert(cid.clone(), Box::new(order));
         self.touch(&cid, Some(change));
-        self.retire(&cid);
+        // Terminal at birth: straight to the recent cache, never in the working book.
+        self.keep_terminal(cid, Box::new(order));
         Ok(())
     }
 
@@ -753,8 +753,16 @@ impl Oms {
     /// Moves a terminal order from the working book to the bounded recent cache.
     fn retire(&mut self, cid: &ClientOrderId) {
         let Some((key, o)) = self.orders.shift_remove_entry(cid) else { return };
-        if self.config.terminal_cache == 0 && !self.dirty_orders.contains(cid) {
-            self.journaled.remove(cid);
+        self.keep_terminal(key, o);
+    }
+
+    /// Keeps a terminal order in the bounded recent cache, evicting the oldest beyond it
+    /// (to the journal when its last change is not journaled yet).
+    fn keep_terminal(&mut self, key: ClientOrderId, o: Box<Order>) {
+        // Without journaling nothing is ever dirty: evicting needs no journal bookkeeping.
+        let journal = self.config.journal;
+        if self.config.terminal_cache == 0 && !self.dirty_orders.contains(&key) {
+            self.journaled.remove(&key);
             return; // nothing keeps it: dropped now
         }
         self.terminal_order.push_back(key.clone());
@@ -762,6 +770,9 @@ impl Oms {
         while self.terminal_order.len() > self.config.terminal_cache {
             let Some(old) = self.terminal_order.pop_front() else { break };
             let evicted = self.terminal.remove(&old);
+            if !journal {
+                continue;
+            }
             let known = self.journaled.remove(&old);
             // An order whose last change is not yet journaled goes to the journal now.
             if self.dirty_orders.shift_remove(&old) {

@@ -2,6 +2,7 @@
 
 use crate::collections::{index_with_hint, FastIndexMap, SmallMap};
 use crate::model::dec;
+use crate::model::position::MarkRange;
 use crate::model::{
     AccountId, Currency, Fill, Instrument, Position, PositionId, StrategyId, Symbol, Timestamp, Trade, TradeKind,
 };
@@ -86,7 +87,7 @@ pub struct Portfolio {
     realized: SmallMap<Currency, Decimal>,
     fees: SmallMap<Currency, Decimal>,
     reserved: SmallMap<Currency, Decimal>,
-    positions: FastIndexMap<Symbol, Position>,
+    positions: FastIndexMap<Symbol, Held>,
     /// Where the last marked position sat in `positions` (checked by symbol before use: a
     /// closed position's removal moves the others).
     mark_hint: usize,
@@ -95,6 +96,26 @@ pub struct Portfolio {
     market_value: SmallMap<Currency, Decimal>,
     /// Σ |market value| per quote currency, kept likewise.
     gross: SmallMap<Currency, Decimal>,
+}
+
+/// An open position with the range of prices it was marked to since its quantity or average
+/// price last changed (marks inside it skip the excursion arithmetic).
+#[derive(Debug, Clone)]
+struct Held {
+    position: Position,
+    marks: MarkRange,
+}
+
+impl Held {
+    fn new(position: Position) -> Self {
+        Self { position, marks: MarkRange::default() }
+    }
+
+    /// The position to change in any way: the mark range starts again.
+    fn changed(&mut self) -> &mut Position {
+        self.marks = MarkRange::default();
+        &mut self.position
+    }
 }
 
 fn add(map: &mut SmallMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
@@ -156,7 +177,7 @@ impl Portfolio {
     /// Restores an open position after a restart.
     pub fn restore_position(&mut self, position: Position) {
         self.track_exposure(&position.currency, Decimal::ZERO, position.market_value());
-        self.positions.insert(position.symbol.clone(), position);
+        self.positions.insert(position.symbol.clone(), Held::new(position));
     }
 
     /// Moves the running exposure sums from a position's old market value to its new one.
@@ -178,23 +199,23 @@ impl Portfolio {
     /// The open position in `symbol`, if any.
     #[must_use]
     pub fn position(&self, symbol: &Symbol) -> Option<&Position> {
-        self.positions.get(symbol)
+        self.positions.get(symbol).map(|h| &h.position)
     }
 
     /// Mutable access to an open position (for status flags such as closing).
     pub fn position_mut(&mut self, symbol: &Symbol) -> Option<&mut Position> {
-        self.positions.get_mut(symbol)
+        self.positions.get_mut(symbol).map(Held::changed)
     }
 
     /// Every open position.
     pub fn positions(&self) -> impl Iterator<Item = &Position> {
-        self.positions.values()
+        self.positions.values().map(|h| &h.position)
     }
 
     /// Signed quantity held in `symbol` (zero when flat).
     #[must_use]
     pub fn qty(&self, symbol: &Symbol) -> Decimal {
-        self.positions.get(symbol).map_or(Decimal::ZERO, Position::qty)
+        self.positions.get(symbol).map_or(Decimal::ZERO, |h| h.position.qty())
     }
 
     /// Changes the amount reserved by open orders in `ccy`.
@@ -211,9 +232,10 @@ impl Portfolio {
     /// Marks the open position in `symbol` to `price`; returns it when one exists.
     pub fn mark(&mut self, symbol: &Symbol, price: Decimal, ts: Timestamp) -> Option<&Position> {
         let i = index_with_hint(&self.positions, &mut self.mark_hint, symbol)?;
-        let (_, p) = self.positions.get_index_mut(i)?;
+        let (_, held) = self.positions.get_index_mut(i)?;
+        let p = &mut held.position;
         let old_mark = p.mark;
-        p.mark_to(price, ts);
+        p.mark_within(price, ts, &mut held.marks);
         // The market value moves by `(price − old mark) × qty`: one product instead of two
         // (`price × qty − old × qty` is the same value at the same scale). With both marks at
         // or above zero the value keeps the sign of `qty`, so gross exposure moves by the same
@@ -261,7 +283,7 @@ impl Portfolio {
             }
         }
         add(&mut self.fees, &fill.fee_currency, fill.fee);
-        let old_mv = self.positions.get(&fill.symbol).map_or(Decimal::ZERO, Position::market_value);
+        let old_mv = self.positions.get(&fill.symbol).map_or(Decimal::ZERO, |h| h.position.market_value());
 
         let mut new_id = || {
             *next_id += 1;
@@ -287,12 +309,12 @@ impl Portfolio {
                 positions.push(p.clone());
             }
         };
-        let (kind, realized, position_id, opened) = match self.positions.get_mut(&fill.symbol) {
+        let (kind, realized, position_id, opened) = match self.positions.get_mut(&fill.symbol).map(Held::changed) {
             None => {
                 let p = open_new(new_id(), fill.qty, fill.fee);
                 let id = p.id;
                 keep(&p);
-                self.positions.insert(fill.symbol.clone(), p);
+                self.positions.insert(fill.symbol.clone(), Held::new(p));
                 (TradeKind::Entry, Decimal::ZERO, id, None)
             }
             Some(p) => {
@@ -320,7 +342,7 @@ impl Portfolio {
             }
         };
         add(&mut self.realized, quote, realized);
-        let new_mv = self.positions.get(&fill.symbol).map_or(Decimal::ZERO, Position::market_value);
+        let new_mv = self.positions.get(&fill.symbol).map_or(Decimal::ZERO, |h| h.position.market_value());
         self.track_exposure(quote, old_mv, new_mv);
         Booked { kind, realized_pnl: realized, position_id, opened_position_id: opened, positions, balances }
     }
@@ -344,7 +366,7 @@ impl Portfolio {
     }
 
     fn in_ccy<'a>(&'a self, ccy: &'a Currency) -> impl Iterator<Item = &'a Position> + 'a {
-        self.positions.values().filter(move |p| p.currency == *ccy)
+        self.positions().filter(move |p| p.currency == *ccy)
     }
 
     /// Unrealised P&L of open positions quoted in `ccy`.

@@ -36,11 +36,37 @@ pub(crate) struct Drawdown {
     /// comparison with a 28-digit product.
     depth: Decimal,
     trigger: Option<(u32, Decimal)>,
+    /// The values of one scale that change nothing but the under-water flag, as whole
+    /// mantissas at that scale: `lo <= m < hi` is `trigger <= value < peak` (see
+    /// [`Quiet`]). Cleared whenever the peak, the depth or the trigger changes.
+    quiet: Option<Quiet>,
     depth_money: Decimal,
     depth_peak_ts: i64,
     depth_trough_ts: i64,
     longest_ns: i64,
     longest_from: i64,
+}
+
+/// The under-water values of one scale that deepen nothing, as mantissas at that scale:
+/// the tracker compares two integers instead of two `Decimal`s for them.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    scale: u32,
+    lo: i64,
+    hi: i64,
+}
+
+impl Quiet {
+    /// `[trigger, peak)` for values of `scale`, when both bounds fit.
+    fn new(scale: u32, trigger: Decimal, peak: Decimal) -> Option<Self> {
+        Some(Self { scale, lo: dec::ceil_mantissa(trigger, scale)?, hi: dec::ceil_mantissa(peak, scale)? })
+    }
+
+    /// Whether `value` is inside (`None` when it is not of this scale or too large).
+    #[inline]
+    fn holds(&self, value: Decimal) -> bool {
+        value.scale() == self.scale && i64::try_from(value.mantissa()).is_ok_and(|m| self.lo <= m && m < self.hi)
+    }
 }
 
 /// The result of a [`Drawdown`] tracker.
@@ -69,6 +95,7 @@ impl Default for Drawdown {
             underwater: false,
             depth: Decimal::ZERO,
             trigger: Some((0, Decimal::ZERO)),
+            quiet: None,
             depth_money: Decimal::ZERO,
             depth_peak_ts: 0,
             depth_trough_ts: 0,
@@ -82,6 +109,10 @@ impl Drawdown {
     /// Feeds the next value of the series.
     #[inline]
     pub(crate) fn update(&mut self, ts: i64, value: Decimal) {
+        if self.quiet.is_some_and(|q| q.holds(value)) {
+            self.underwater = true; // under the peak, not below the trigger: nothing else moves
+            return;
+        }
         if !dec::lt(value, self.peak) || !self.started {
             self.new_peak(ts, value);
             return;
@@ -100,6 +131,8 @@ impl Drawdown {
         };
         if dec::lt(value, trigger) && self.peak.is_sign_positive() && !self.peak.is_zero() {
             self.new_depth(ts, self.peak - value);
+        } else {
+            self.quiet = Quiet::new(value.scale(), trigger, self.peak);
         }
     }
 
@@ -112,6 +145,7 @@ impl Drawdown {
         self.underwater = false;
         if dec::cmp(value, self.peak) != std::cmp::Ordering::Equal {
             self.trigger = None;
+            self.quiet = None;
         }
         self.peak = value;
         self.peak_ts = ts;
@@ -121,6 +155,7 @@ impl Drawdown {
     fn new_depth(&mut self, ts: i64, fall: Decimal) {
         self.depth = fall / self.peak;
         self.trigger = None;
+        self.quiet = None;
         self.depth_money = fall;
         self.depth_peak_ts = self.peak_ts;
         self.depth_trough_ts = ts;
@@ -261,6 +296,28 @@ mod tests {
             if exact.depth > Decimal::ZERO {
                 prop_assert_eq!((s.peak_ts, s.trough_ts), (Some(exact.depth_peak_ts), Some(exact.trough_ts)));
             }
+        }
+    }
+
+    proptest! {
+        /// A random walk at one scale (as bar closes are) mostly stays inside the quiet
+        /// interval: the integer path must find what exact comparisons find.
+        #[test]
+        fn a_same_scale_walk_finds_the_same_deepest_fall(
+            start in 1_000i64..1_000_000,
+            steps in proptest::collection::vec(-500i64..500, 1..300),
+        ) {
+            let (mut fast, mut exact) = (Drawdown::default(), Reference::default());
+            let mut m = start;
+            for (t, step) in (0i64..).zip(steps) {
+                m = (m + step).max(1);
+                let v = Decimal::new(m, 2);
+                fast.update(t, v);
+                exact.update(t, v);
+            }
+            let s = fast.summary(1_000);
+            prop_assert_eq!(s.depth_money, exact.money);
+            prop_assert_eq!(s.depth, exact.depth.to_f64().unwrap_or(0.0));
         }
     }
 

@@ -40,6 +40,61 @@ pub(super) struct Band {
     /// Gross exposure bounds from the gross exposure limit (exclusive).
     gross_lo: Option<Decimal>,
     gross_hi: Option<Decimal>,
+    /// The figures last admitted with nothing to record, as integer intervals at their
+    /// scales (see [`Fast`]); cleared when a new peak moves the floor.
+    fast: Option<Fast>,
+}
+
+/// Equity and gross exposure that [`Band::admit`] admits without recording anything, each as
+/// a half-open interval `[lo, hi)` of mantissas at one scale: figures of those scales are
+/// checked with integer compares. Only ever narrower than the band (peaks only rise while a
+/// band lives; a limit or state change or a new day builds a new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fast {
+    equity: Interval,
+    gross: Interval,
+}
+
+/// Mantissas `lo <= m < hi` of values of `scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Interval {
+    scale: u32,
+    lo: i64,
+    hi: i64,
+}
+
+impl Interval {
+    /// Every value of `scale`.
+    fn all(scale: u32) -> Self {
+        Self { scale, lo: i64::MIN, hi: i64::MAX }
+    }
+
+    /// Keeps values `> x` (all when `None`).
+    fn above(mut self, x: Option<Decimal>) -> Option<Self> {
+        if let Some(x) = x {
+            self.lo = self.lo.max(dec::floor_mantissa(x, self.scale)?.checked_add(1)?);
+        }
+        Some(self)
+    }
+
+    /// Keeps values `< x` (all when `None`).
+    fn below(mut self, x: Option<Decimal>) -> Option<Self> {
+        if let Some(x) = x {
+            self.hi = self.hi.min(dec::ceil_mantissa(x, self.scale)?);
+        }
+        Some(self)
+    }
+
+    /// Keeps values `<= x`.
+    fn at_most(mut self, x: Decimal) -> Option<Self> {
+        self.hi = self.hi.min(dec::floor_mantissa(x, self.scale)?.checked_add(1)?);
+        Some(self)
+    }
+
+    #[inline]
+    fn holds(&self, x: Decimal) -> bool {
+        x.scale() == self.scale && i64::try_from(x.mantissa()).is_ok_and(|m| self.lo <= m && m < self.hi)
+    }
 }
 
 /// One drawdown level (percent) and whether the drawdown reaches it now.
@@ -150,28 +205,47 @@ impl Band {
                 }
             }
         }
-        Some(Self { dd, eq_lo, eq_hi, gross_lo, gross_hi })
+        Some(Self { dd, eq_lo, eq_hi, gross_lo, gross_hi, fast: None })
     }
 
     /// Whether `figures` are inside the band; if so, records a new peak in `tracker` (what
     /// evaluation would have done, and all it would have done).
     pub(super) fn admit(&mut self, figures: &AccountView, tracker: &mut EquityTracker) -> bool {
         let (e, g) = (figures.equity, figures.gross_exposure);
+        if self.fast.is_some_and(|f| f.equity.holds(e) && f.gross.holds(g)) {
+            return true;
+        }
         if !(above(e, self.eq_lo) && below(e, self.eq_hi) && above(g, self.gross_lo) && below(g, self.gross_hi)) {
             return false;
         }
-        match &mut self.dd {
+        let admitted = match &mut self.dd {
             DdBound::Between { lo, hi } => above(e, *lo) && dec::lt(e, *hi),
             DdBound::Below { factor, floor } => {
                 if dec::gt(e, tracker.peak()) {
                     tracker.raise_peak(e);
                     *floor = factor.map(|f| e * f);
-                    true
-                } else {
-                    above(e, *floor)
+                    self.fast = None;
+                    return true;
                 }
+                above(e, *floor)
             }
+        };
+        if admitted {
+            self.fast = self.fast_at(e.scale(), g.scale(), tracker.peak());
         }
+        admitted
+    }
+
+    /// The figures of these scales this band admits with nothing to record: inside every
+    /// bound, and for a band under no drawdown level, at or below the peak.
+    fn fast_at(&self, equity_scale: u32, gross_scale: u32, peak: Decimal) -> Option<Fast> {
+        let mut equity = Interval::all(equity_scale).above(self.eq_lo)?.below(self.eq_hi)?;
+        equity = match self.dd {
+            DdBound::Between { lo, hi } => equity.above(lo)?.below(Some(hi))?,
+            DdBound::Below { floor, .. } => equity.above(floor)?.at_most(peak)?,
+        };
+        let gross = Interval::all(gross_scale).above(self.gross_lo)?.below(self.gross_hi)?;
+        Some(Fast { equity, gross })
     }
 }
 
@@ -237,6 +311,35 @@ mod tests {
         assert!(b.admit(&view(dec!(905), dec!(0)), &mut t));
         assert!(!b.admit(&view(dec!(900), dec!(0)), &mut t));
         assert!(!b.admit(&view(dec!(910), dec!(0)), &mut t));
+    }
+
+    proptest::proptest! {
+        /// The integer intervals admit exactly what the bounds admit and record the same
+        /// peaks: a band that forgets them after every figure is the reference.
+        #[test]
+        fn the_fast_intervals_admit_as_the_bounds_do(
+            holds in proptest::bool::ANY,
+            with_limits in proptest::bool::ANY,
+            figures in proptest::collection::vec((90_000i64..110_000, 0u32..3, 0i64..600_000), 1..200),
+        ) {
+            let mut t = tracker(dec!(1000), dec!(1000));
+            let levels = [DdLevel { pct: dec!(5), holds }, DdLevel { pct: dec!(8), holds: false }];
+            let loss = LimitLevels { limit: dec!(100), near_pct: dec!(90), near: false, breached: false };
+            let gross = LimitLevels { limit: dec!(5000), near_pct: dec!(90), near: false, breached: false };
+            let (loss, gross) = if with_limits { (Some(loss), Some(gross)) } else { (None, None) };
+            let Some(mut fast) = Band::new(&t, &levels, loss, gross) else { return Ok(()) };
+            let (mut reference, mut t_ref) = (fast, t.clone());
+            for (e, extra, g) in figures {
+                // Mostly cents, sometimes finer: the scale changes now and then.
+                let equity = Decimal::new(e * 10i64.pow(extra), 2 + extra);
+                let figures = view(equity, Decimal::new(g, 2));
+                let got = fast.admit(&figures, &mut t);
+                reference.fast = None;
+                let want = reference.admit(&figures, &mut t_ref);
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(t.peak(), t_ref.peak());
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::view::{AccountView, PositionView};
 use super::CheckKind;
 use crate::model::calendar::is_regular_session;
 use crate::model::instrument::is_multiple as is_multiple_of;
-use crate::model::{Currency, Instrument, OrderRequest, Side, Timestamp};
+use crate::model::{dec, Currency, Instrument, OrderRequest, Side, Timestamp};
 use rust_decimal::Decimal;
 use std::fmt;
 
@@ -19,8 +19,14 @@ use std::fmt;
 pub struct Money<'a>(pub Decimal, pub &'a Currency);
 
 impl fmt::Display for Money<'_> {
+    /// `{normalized amount} {currency}`; the amount is written digit by digit (a refusal
+    /// formats two of these).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.0.normalize(), self.1)
+        let mut b = Vec::with_capacity(40);
+        dec::push_normalized(&mut b, self.0);
+        f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)?;
+        f.write_str(" ")?;
+        f.write_str(self.1.as_str())
     }
 }
 
@@ -435,6 +441,15 @@ mod tests {
 
     fn usd() -> Currency {
         Currency::try_new("USD").unwrap()
+    }
+
+    proptest::proptest! {
+        /// Money reads as the normalized amount's `Display` and the currency.
+        #[test]
+        fn money_reads_as_the_normalized_display(m in proptest::num::i64::ANY, scale in 0u32..=28) {
+            let (d, usd) = (Decimal::new(m, scale), usd());
+            proptest::prop_assert_eq!(Money(d, &usd).to_string(), format!("{} {}", d.normalize(), usd));
+        }
     }
     fn req(side: Side, qty: Decimal, limit: Option<Decimal>) -> OrderRequest {
         let mut r = OrderRequest::market(

@@ -86,6 +86,12 @@ macro_rules! limits {
         }
 
         impl Limits {
+            /// Every field's value, in [`LimitField::ALL`] order.
+            #[must_use]
+            pub fn values(&self) -> [Option<Decimal>; LimitField::ALL.len()] {
+                [$(self.$field,)+]
+            }
+
             /// The value of one field.
             #[must_use]
             pub fn get(&self, field: LimitField) -> Option<Decimal> {
@@ -393,10 +399,12 @@ impl Resolved {
     /// Resolves every field: the tightest of the levels given.
     #[must_use]
     pub fn tightest(levels: &[Option<&Limits>]) -> Self {
-        let mut values = [None; LimitField::ALL.len()];
-        for (slot, &field) in values.iter_mut().zip(LimitField::ALL) {
-            for limits in levels.iter().flatten() {
-                *slot = field.tighter(*slot, limits.get(field));
+        let mut present = levels.iter().flatten();
+        // The first level's values as they are (most orders have only the global level).
+        let mut values = present.next().map_or([None; LimitField::ALL.len()], |l| l.values());
+        for limits in present {
+            for ((slot, &field), value) in values.iter_mut().zip(LimitField::ALL).zip(limits.values()) {
+                *slot = field.tighter(*slot, value);
             }
         }
         Self { values }
@@ -413,6 +421,33 @@ impl Resolved {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    proptest::proptest! {
+        /// Resolving equals the field-by-field tightest over the levels, whichever are set.
+        #[test]
+        fn tightest_is_the_tightest_of_each_field(
+            sets in proptest::collection::vec(proptest::collection::vec(proptest::option::of(0i64..1000), LimitField::ALL.len()), 0..4),
+            skip in proptest::collection::vec(proptest::bool::ANY, 4),
+        ) {
+            let limits: Vec<Limits> = sets
+                .iter()
+                .map(|vals| {
+                    let mut l = Limits::default();
+                    for (&field, v) in LimitField::ALL.iter().zip(vals) {
+                        l.set(field, v.map(|m| Decimal::new(m, 1)));
+                    }
+                    l
+                })
+                .collect();
+            let levels: Vec<Option<&Limits>> = limits.iter().zip(&skip).map(|(l, &s)| (!s).then_some(l)).collect();
+            let resolved = Resolved::tightest(&levels);
+            for &field in LimitField::ALL {
+                let want = levels.iter().flatten().fold(None, |acc, l| field.tighter(acc, l.get(field)));
+                proptest::prop_assert_eq!(resolved.get(field), want);
+                proptest::prop_assert_eq!(limits.first().map(|l| l.values()[field as usize]), limits.first().map(|l| l.get(field)));
+            }
+        }
+    }
 
     #[test]
     fn defaults_are_pinned() {

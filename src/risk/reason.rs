@@ -107,23 +107,36 @@ impl fmt::Display for RejectCode {
 }
 
 /// A code plus the facts that explain it, rendered `CODE: key=value, …`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RejectReason {
     code: RejectCode,
     fields: Vec<(&'static str, String)>,
+    /// The message as rendered so far (`CODE: key=value, …`), kept beside the fields so
+    /// that reading it formats nothing again.
+    text: String,
 }
 
 impl RejectReason {
     /// A reason with no facts yet.
     #[must_use]
     pub fn new(code: RejectCode) -> Self {
-        Self { code, fields: Vec::new() }
+        // Room for the code and a couple of facts: a refusal's text grows without moving.
+        let mut text = String::with_capacity(96);
+        text.push_str(code.as_str());
+        Self { code, fields: Vec::new(), text }
     }
 
     /// Adds one `key=value` fact (in the order they are added).
     #[must_use]
     pub fn with(mut self, key: &'static str, value: impl fmt::Display) -> Self {
-        self.fields.push((key, value.to_string()));
+        use fmt::Write as _;
+        self.text.push_str(if self.fields.is_empty() { ": " } else { ", " });
+        self.text.push_str(key);
+        self.text.push('=');
+        let start = self.text.len();
+        // Writing into a String cannot fail.
+        let _ = write!(self.text, "{value}");
+        self.fields.push((key, self.text[start..].to_owned()));
         self
     }
 
@@ -142,18 +155,26 @@ impl RejectReason {
     /// The rendered message (same as `to_string()`).
     #[must_use]
     pub fn message(&self) -> String {
-        self.to_string()
+        self.text.clone()
+    }
+
+    /// The rendered message, borrowed.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Debug for RejectReason {
+    /// The code and the facts (the rendered text is derived from them).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RejectReason").field("code", &self.code).field("fields", &self.fields).finish()
     }
 }
 
 impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code.as_str())?;
-        for (i, (k, v)) in self.fields.iter().enumerate() {
-            f.write_str(if i == 0 { ": " } else { ", " })?;
-            write!(f, "{k}={v}")?;
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }
 
@@ -200,6 +221,14 @@ mod tests {
         ];
         for (reason, want) in cases {
             assert_eq!(reason.message(), want);
+            assert_eq!(reason.to_string(), want);
+            assert_eq!(reason.as_str(), want);
+            // The text is the code and the facts, as the facts read back.
+            let mut from_fields = reason.code().as_str().to_owned();
+            for (i, (k, v)) in reason.fields().iter().enumerate() {
+                from_fields.push_str(&format!("{}{k}={v}", if i == 0 { ": " } else { ", " }));
+            }
+            assert_eq!(from_fields, want);
         }
     }
 }
