@@ -138,7 +138,7 @@ fn read_order(t: &Table, allow_side: bool) -> Result<RawOrder, String> {
 /// Reads one field of an order table into `r`.
 fn read_order_field(r: &mut RawOrder, allow_side: bool, k: Value, v: &Value) -> Result<(), String> {
     let Value::String(k) = k else {
-        return Err(format!("order fields are named (got a {} key); allowed: {ORDER_FIELDS}", k.type_name()));
+        return Err(format!("order fields are named (got a key of type {}); allowed: {ORDER_FIELDS}", k.type_name()));
     };
     let key = k.to_str().map_err(|e| e.to_string())?;
     match &*key {
@@ -275,7 +275,7 @@ pub(crate) fn modification_from_table(t: &Table, inst: &Instrument) -> Result<Mo
     each_field(t, |k, v| {
         let key = match &k {
             Value::String(s) => s.to_string_lossy(),
-            other => return Err(format!("modify fields are named (got a {} key)", other.type_name())),
+            other => return Err(format!("modify fields are named (got a key of type {})", other.type_name())),
         };
         match key.as_str() {
             "qty" => m.qty = Some(quantize_qty("qty", number("qty", &v)?, inst.lot_size)?),

@@ -290,7 +290,7 @@ fn each_order_table_carries_only_its_own_fields() {
     end }"#;
     let mut s = load_src("two", src).unwrap();
     let err = s.on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(10))).unwrap_err();
-    assert!(err.message.contains("order fields are named (got a"), "{err}");
+    assert!(err.message.contains("order fields are named (got a key of type integer)"), "{err}");
     assert_eq!(err.line, Some(4));
     let mut s = load_src("two", &src.replace("ctx:buy{ [1] = \"x\", symbol = bar.symbol, qty = 1 }", "")).unwrap();
     let cmds = s.on_bar(&FakeView::default(), &sym("ORCL"), &bar(dec!(10))).unwrap();
