@@ -124,6 +124,63 @@ pub fn floor_mantissa(x: Decimal, scale: u32) -> Option<i64> {
     i64::try_from(in_units(x, scale)?.0).ok()
 }
 
+/// The values of one scale between two bounds, as their mantissas `lo <= m < hi`: trackers
+/// that compare every price or figure with the same bounds keep them in this form, so a value
+/// of that scale is checked with two integer compares instead of two `Decimal` ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MantissaRange {
+    scale: u32,
+    lo: i64,
+    hi: i64,
+}
+
+impl MantissaRange {
+    /// Every value of `scale` (narrowed by the methods below).
+    #[must_use]
+    pub fn all(scale: u32) -> Self {
+        Self { scale, lo: i64::MIN, hi: i64::MAX }
+    }
+
+    /// Keeps values `> x` (all when `None`); `None` when the bound does not fit.
+    #[must_use]
+    pub fn above(mut self, x: Option<Decimal>) -> Option<Self> {
+        if let Some(x) = x {
+            self.lo = self.lo.max(floor_mantissa(x, self.scale)?.checked_add(1)?);
+        }
+        Some(self)
+    }
+
+    /// Keeps values `>= x`; `None` when the bound does not fit.
+    #[must_use]
+    pub fn at_least(mut self, x: Decimal) -> Option<Self> {
+        self.lo = self.lo.max(ceil_mantissa(x, self.scale)?);
+        Some(self)
+    }
+
+    /// Keeps values `< x` (all when `None`); `None` when the bound does not fit.
+    #[must_use]
+    pub fn below(mut self, x: Option<Decimal>) -> Option<Self> {
+        if let Some(x) = x {
+            self.hi = self.hi.min(ceil_mantissa(x, self.scale)?);
+        }
+        Some(self)
+    }
+
+    /// Keeps values `<= x`; `None` when the bound does not fit.
+    #[must_use]
+    pub fn at_most(mut self, x: Decimal) -> Option<Self> {
+        self.hi = self.hi.min(floor_mantissa(x, self.scale)?.checked_add(1)?);
+        Some(self)
+    }
+
+    /// Whether `x` is of this scale and inside.
+    #[inline]
+    #[must_use]
+    pub fn holds(&self, x: Decimal) -> bool {
+        x.scale() == self.scale && i64::try_from(x.mantissa()).is_ok_and(|m| self.lo <= m && m < self.hi)
+    }
+}
+
 /// The decimal digits of `v`, last digit first, into `out`; returns how many.
 pub(crate) fn digits_reversed(mut v: u128, out: &mut [u8; 40]) -> usize {
     let mut n = 0;
@@ -234,6 +291,20 @@ mod tests {
             }
             if let Some(f) = floor_mantissa(x, s) {
                 prop_assert_eq!(m > f, v > x);
+            }
+        }
+
+        /// A range holds exactly the values of its scale that the operators put between its
+        /// bounds, and nothing of another scale.
+        #[test]
+        fn a_mantissa_range_holds_what_its_bounds_admit(lo in decimal(), hi in decimal(), m in -10_000_000_000i64..10_000_000_000, s in 0u32..9) {
+            let v = Decimal::new(m, s);
+            if let Some(r) = MantissaRange::all(s).at_least(lo).and_then(|r| r.below(Some(hi))) {
+                prop_assert_eq!(r.holds(v), v >= lo && v < hi);
+                prop_assert!(!r.holds(Decimal::new(m, s + 1)));
+            }
+            if let Some(r) = MantissaRange::all(s).above(Some(lo)).and_then(|r| r.at_most(hi)) {
+                prop_assert_eq!(r.holds(v), v > lo && v <= hi);
             }
         }
 

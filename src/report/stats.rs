@@ -36,37 +36,15 @@ pub(crate) struct Drawdown {
     /// comparison with a 28-digit product.
     depth: Decimal,
     trigger: Option<(u32, Decimal)>,
-    /// The values of one scale that change nothing but the under-water flag, as whole
-    /// mantissas at that scale: `lo <= m < hi` is `trigger <= value < peak` (see
-    /// [`Quiet`]). Cleared whenever the peak, the depth or the trigger changes.
-    quiet: Option<Quiet>,
+    /// The values of one scale that change nothing but the under-water flag,
+    /// `trigger <= value < peak`, as integer bounds on their mantissas. Cleared whenever the
+    /// peak, the depth or the trigger changes.
+    quiet: Option<dec::MantissaRange>,
     depth_money: Decimal,
     depth_peak_ts: i64,
     depth_trough_ts: i64,
     longest_ns: i64,
     longest_from: i64,
-}
-
-/// The under-water values of one scale that deepen nothing, as mantissas at that scale:
-/// the tracker compares two integers instead of two `Decimal`s for them.
-#[derive(Debug, Clone, Copy)]
-struct Quiet {
-    scale: u32,
-    lo: i64,
-    hi: i64,
-}
-
-impl Quiet {
-    /// `[trigger, peak)` for values of `scale`, when both bounds fit.
-    fn new(scale: u32, trigger: Decimal, peak: Decimal) -> Option<Self> {
-        Some(Self { scale, lo: dec::ceil_mantissa(trigger, scale)?, hi: dec::ceil_mantissa(peak, scale)? })
-    }
-
-    /// Whether `value` is inside (`None` when it is not of this scale or too large).
-    #[inline]
-    fn holds(&self, value: Decimal) -> bool {
-        value.scale() == self.scale && i64::try_from(value.mantissa()).is_ok_and(|m| self.lo <= m && m < self.hi)
-    }
 }
 
 /// The result of a [`Drawdown`] tracker.
@@ -132,7 +110,8 @@ impl Drawdown {
         if dec::lt(value, trigger) && self.peak.is_sign_positive() && !self.peak.is_zero() {
             self.new_depth(ts, self.peak - value);
         } else {
-            self.quiet = Quiet::new(value.scale(), trigger, self.peak);
+            self.quiet =
+                dec::MantissaRange::all(value.scale()).at_least(trigger).and_then(|r| r.below(Some(self.peak)));
         }
     }
 

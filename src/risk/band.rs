@@ -51,50 +51,8 @@ pub(super) struct Band {
 /// band lives; a limit or state change or a new day builds a new one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Fast {
-    equity: Interval,
-    gross: Interval,
-}
-
-/// Mantissas `lo <= m < hi` of values of `scale`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Interval {
-    scale: u32,
-    lo: i64,
-    hi: i64,
-}
-
-impl Interval {
-    /// Every value of `scale`.
-    fn all(scale: u32) -> Self {
-        Self { scale, lo: i64::MIN, hi: i64::MAX }
-    }
-
-    /// Keeps values `> x` (all when `None`).
-    fn above(mut self, x: Option<Decimal>) -> Option<Self> {
-        if let Some(x) = x {
-            self.lo = self.lo.max(dec::floor_mantissa(x, self.scale)?.checked_add(1)?);
-        }
-        Some(self)
-    }
-
-    /// Keeps values `< x` (all when `None`).
-    fn below(mut self, x: Option<Decimal>) -> Option<Self> {
-        if let Some(x) = x {
-            self.hi = self.hi.min(dec::ceil_mantissa(x, self.scale)?);
-        }
-        Some(self)
-    }
-
-    /// Keeps values `<= x`.
-    fn at_most(mut self, x: Decimal) -> Option<Self> {
-        self.hi = self.hi.min(dec::floor_mantissa(x, self.scale)?.checked_add(1)?);
-        Some(self)
-    }
-
-    #[inline]
-    fn holds(&self, x: Decimal) -> bool {
-        x.scale() == self.scale && i64::try_from(x.mantissa()).is_ok_and(|m| self.lo <= m && m < self.hi)
-    }
+    equity: dec::MantissaRange,
+    gross: dec::MantissaRange,
 }
 
 /// One drawdown level (percent) and whether the drawdown reaches it now.
@@ -239,12 +197,12 @@ impl Band {
     /// The figures of these scales this band admits with nothing to record: inside every
     /// bound, and for a band under no drawdown level, at or below the peak.
     fn fast_at(&self, equity_scale: u32, gross_scale: u32, peak: Decimal) -> Option<Fast> {
-        let mut equity = Interval::all(equity_scale).above(self.eq_lo)?.below(self.eq_hi)?;
+        let mut equity = dec::MantissaRange::all(equity_scale).above(self.eq_lo)?.below(self.eq_hi)?;
         equity = match self.dd {
             DdBound::Between { lo, hi } => equity.above(lo)?.below(Some(hi))?,
             DdBound::Below { floor, .. } => equity.above(floor)?.at_most(peak)?,
         };
-        let gross = Interval::all(gross_scale).above(self.gross_lo)?.below(self.gross_hi)?;
+        let gross = dec::MantissaRange::all(gross_scale).above(self.gross_lo)?.below(self.gross_hi)?;
         Some(Fast { equity, gross })
     }
 }
