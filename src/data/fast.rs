@@ -9,7 +9,6 @@
 
 use super::parse::{days_from_civil, days_in_month, epoch, parse_int};
 use rust_decimal::Decimal;
-use std::cmp::Ordering;
 
 /// A plain decimal as read: `m` × 10^-`scale`, negative when `neg` (and `m` is not 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,24 +52,23 @@ impl Num {
         !self.neg || self.m == 0
     }
 
-    /// Orders two values already known to be at or above zero.
+    /// `self <= other` for two values at or above zero of different scales (out of line:
+    /// prices of one file share a scale, which [`Num::le`] compares directly).
     #[inline(never)]
-    fn cmp_unsigned(self, other: Self) -> Ordering {
-        if self.scale == other.scale {
-            return self.m.cmp(&other.m);
-        }
+    fn le_rescaled(self, other: Self) -> bool {
         // Scales are at most 19, so both products fit in u128.
         let a = u128::from(self.m) * POW10[(other.scale.saturating_sub(self.scale)) as usize];
         let b = u128::from(other.m) * POW10[(self.scale.saturating_sub(other.scale)) as usize];
-        a.cmp(&b)
+        a <= b
     }
 
+    /// `self <= other` for two values at or above zero.
     #[inline]
     fn le(self, other: Self) -> bool {
         if self.scale == other.scale {
             return self.m <= other.m;
         }
-        self.cmp_unsigned(other) != Ordering::Greater
+        self.le_rescaled(other)
     }
 }
 
