@@ -7,6 +7,7 @@
 
 use super::convert::{self, f, OrderContext};
 use super::error::{ErrorKind, StrategyError};
+use super::luau::{self, Answer, BarBuffer};
 use super::meter;
 use super::signal::Signal;
 use super::{script_hash, Callback, Command, HostConfig, Provenance, SignalRef, StrategyView};
@@ -104,7 +105,7 @@ pub struct LuaStrategy {
     dispatch: Function,
     thread: Thread,
     /// Where a bar's numbers go for the dispatcher (see the prelude's `make`).
-    bar_nums: mlua::Buffer,
+    bar_nums: BarBuffer,
     callbacks: [bool; 9],
     symbols: Option<Vec<Symbol>>,
     budget: u64,
@@ -263,10 +264,10 @@ impl LuaStrategy {
                 ));
             }
         }
-        let bar_nums = lua.create_buffer_with_capacity(BAR_NUMS).map_err(internal)?;
+        let bar_nums = BarBuffer::new(&lua, BAR_NUMS).map_err(internal)?;
         let (names_table, pending) = (lua.create_table().map_err(internal)?, lua.create_table().map_err(internal)?);
         let (ctx, dispatch): (Table, Function) =
-            make.call((module, bar_nums.clone(), names_table.clone(), pending.clone())).map_err(internal)?;
+            make.call((module, bar_nums.buffer().clone(), names_table.clone(), pending.clone())).map_err(internal)?;
         apply_param_overrides(&lua, &ctx, &config.params)
             .map_err(|m| StrategyError::new(&sid, file, ErrorKind::Shape, m))?;
         let thread = lua.create_thread(dispatch.clone()).map_err(internal)?;
@@ -436,8 +437,10 @@ impl LuaStrategy {
             chunk.copy_from_slice(&x.to_le_bytes());
         }
         bytes[BAR_NUMS - 4..].copy_from_slice(&name.to_le_bytes());
-        self.bar_nums.write_bytes(0, &bytes);
-        self.run(view, Kind::Bar, (), false)
+        self.bar_nums.write(&bytes);
+        meter::start(self.budget);
+        let first = luau::resume(&self.lua, &self.thread, Answer::Nothing);
+        self.serve(view, Kind::Bar, first, false)
     }
 
     /// Runs `on_tick(ctx, tick)` for a trade, with `tick = {kind = "trade", symbol, ts, price, size}`.
@@ -621,8 +624,20 @@ impl LuaStrategy {
         hold_signal: bool,
     ) -> Result<Vec<Command>, StrategyError> {
         meter::start(self.budget);
+        let first = self.thread.resume::<Option<u8>>(args);
+        self.serve(view, kind, first, hold_signal)
+    }
+
+    /// Answers the dispatcher's requests, starting from what its first resume (`res`, with
+    /// the callback) returned, until the callback is done.
+    fn serve(
+        &mut self,
+        view: &dyn StrategyView,
+        kind: Kind,
+        mut res: mlua::Result<Option<u8>>,
+        hold_signal: bool,
+    ) -> Result<Vec<Command>, StrategyError> {
         let mut out = Vec::new();
-        let mut res = self.thread.resume::<Option<u8>>(args);
         let e = loop {
             match res {
                 Ok(None) => return Ok(out),
@@ -632,6 +647,7 @@ impl LuaStrategy {
                         Err(e) => break e,
                     };
                     res = match self.request(view, kind, op, a, hold_signal, &mut out) {
+                        Ok((Value::Nil, Value::Nil)) => luau::resume(&self.lua, &self.thread, Answer::Done),
                         Ok((x, y)) => self.thread.resume((true, x, y)),
                         Err(msg) => self.thread.resume((false, msg, Value::Nil)),
                     };

@@ -17,6 +17,7 @@ mod convert;
 mod error;
 mod host;
 mod lua_strategy;
+mod luau;
 mod meter;
 mod reload;
 mod signal;
