@@ -79,20 +79,20 @@ local function push(o, x)
 end
 
 -- The ring buffer is inlined (not `push`): every Lua call costs an interrupt check, and
--- `update` runs on every bar.
+-- `update` runs on every bar. The next slot follows from `count` (`count % n + 1`: the same
+-- slots, in the same order, as the `pos` that `push` keeps), so no position is read or stored:
+-- the division costs less than the two field accesses. An sma saved with the former `pos`
+-- field resumes at the same slot (that `pos` was always `count` wrapped into 1..n).
 methods.sma = {
   __index = {
     update = function(o: Indicator, x: number)
-      local n, buf = o.n, o.buf
-      -- The next slot, wrapping after n (a comparison: `%` on numbers costs a division).
-      local pos = o.pos or 0
-      pos = if pos >= n then 1 else pos + 1
+      local n, buf, count = o.n, o.buf, o.count
+      local pos = count % n + 1
       local old = buf[pos]
       buf[pos] = x
-      o.pos = pos
       local sum = o.sum + x - (old or 0)
       o.sum = sum
-      local count = o.count + 1
+      count += 1
       o.count = count
       if count >= n then
         local v = sum / n
@@ -339,11 +339,19 @@ local function make(strategy, nums: buffer, names, pending)
   -- as `t` and the callback's argument as `a`.
   local function dispatch(kind, t, a)
     dispatchers[running()] = true
+    -- The bar path's values in locals: in the loop a register is cheaper to read than an upvalue.
+    local nums: buffer, names, bar, ctx, on_bar, yield = nums, names, bar, ctx, on_bar, yield
     while true do
       if kind == nil then
         now = readf64(nums, 0)
-        bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume = names[readu32(nums, 56)],
-          readf64(nums, 8), readf64(nums, 16), readf64(nums, 24), readf64(nums, 32), readf64(nums, 40), readf64(nums, 48)
+        -- One store per field (a multiple assignment would first copy `bar` once per target).
+        bar.symbol = names[readu32(nums, 56)]
+        bar.ts = readf64(nums, 8)
+        bar.open = readf64(nums, 16)
+        bar.high = readf64(nums, 24)
+        bar.low = readf64(nums, 32)
+        bar.close = readf64(nums, 40)
+        bar.volume = readf64(nums, 48)
         on_bar(ctx, bar)
       else
         now = t
