@@ -34,13 +34,26 @@ const POW10: [u128; 20] = {
 
 impl Num {
     /// The same value as [`super::parse::parse_decimal`] gives for the same text.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn decimal(self) -> Decimal {
+        self.with_sign(self.neg)
+    }
+
+    /// [`Num::decimal`] for a value checked to be at or above zero ([`bar_ok`], [`trade_ok`]
+    /// and [`quote_ok`] pass no other): its sign is not read (a `-0` is 0 either way).
+    #[inline]
+    pub(crate) fn unsigned_decimal(self) -> Decimal {
+        debug_assert!(self.not_negative());
+        self.with_sign(false)
+    }
+
+    #[inline]
+    fn with_sign(self, negative: bool) -> Decimal {
         // Truncating casts take the low and middle 32-bit words of the (< 2^64) mantissa.
         #[allow(clippy::cast_possible_truncation)]
         let (lo, mid) = (self.m as u32, (self.m >> 32) as u32);
         // from_parts drops the sign of a zero itself.
-        Decimal::from_parts(lo, mid, 0, self.neg, self.scale)
+        Decimal::from_parts(lo, mid, 0, negative, self.scale)
     }
 
     #[inline]
@@ -574,6 +587,11 @@ mod tests {
                 v.iter_mut().for_each(|n| n.scale = scale);
             }
             let d = v.map(Num::decimal);
+            if bar_ok(&v) || trade_ok(&v) || quote_ok(&v) {
+                // What passes is built without its sign, to the same values.
+                let used = if bar_ok(&v) { 5 } else if quote_ok(&v) { 4 } else { 2 };
+                prop_assert_eq!(&v[..used].iter().map(|n| n.unsigned_decimal()).collect::<Vec<_>>(), &d[..used]);
+            }
             let ts = Timestamp(0);
             let bar = Bar { ts, open: d[0], high: d[1], low: d[2], close: d[3], volume: d[4] };
             prop_assert_eq!(bar_ok(&v), check_bar(&bar).is_ok(), "{:?}", bar);
