@@ -300,7 +300,8 @@ impl CsvSource {
     /// Builds the event from the values the fast path read and checked.
     #[inline]
     fn make(&self, ts: Timestamp) -> MarketEvent {
-        let v = |slot: usize| self.vals[slot].decimal();
+        // The checks passed only values at or above zero.
+        let v = |slot: usize| self.vals[slot].unsigned_decimal();
         match self.layout.kind {
             Kind::Bar => MarketEvent::Bar(
                 self.symbol.clone(),
@@ -378,7 +379,7 @@ impl CsvSource {
     }
 
     /// Whether the values the fast path read pass the row's kind's checks.
-    #[inline]
+    #[inline(always)]
     fn fast_ok(&self) -> bool {
         match self.layout.kind {
             Kind::Bar => fast::bar_ok(&self.vals),

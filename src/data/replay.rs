@@ -116,10 +116,11 @@ impl MergedStream {
         if self.single_ended {
             return Ok(None);
         }
-        self.single_ended = true;
-        let next = self.sources[0].next_event()?;
-        self.single_ended = next.is_none();
-        Ok(next)
+        // Handed back as the source gives it (no unwrap and re-wrap, so no copy of the
+        // event); ended after an error or the end, as the heap path stops reading then.
+        let next = self.sources[0].next_event();
+        self.single_ended = !matches!(next, Ok(Some(_)));
+        next
     }
 
     /// Per-input reports and totals so far.

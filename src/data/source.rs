@@ -142,15 +142,19 @@ impl GapTracker {
         if let Some(last) = self.last {
             match self.threshold {
                 Some(limit) => self.check(last, ts, limit),
-                None => {
-                    self.early.push((last, ts));
-                    if self.early.len() == SAMPLE {
-                        self.settle();
-                    }
-                }
+                None => self.hold(last, ts),
             }
         }
         self.last = Some(ts);
+    }
+
+    /// Keeps an early delta until the typical spacing is known (the first [`SAMPLE`] only).
+    #[inline(never)]
+    fn hold(&mut self, last: Timestamp, ts: Timestamp) {
+        self.early.push((last, ts));
+        if self.early.len() == SAMPLE {
+            self.settle();
+        }
     }
 
     #[cold]
@@ -172,15 +176,22 @@ impl GapTracker {
     #[inline]
     fn check(&mut self, a: Timestamp, b: Timestamp, limit: i64) {
         if b.0 - a.0 > limit {
-            self.count += 1;
-            let gap = Gap { start: a, end: b, seconds: (b.0 - a.0) / 1_000_000_000 };
-            let pos = self.largest.iter().position(|g| (g.end.0 - g.start.0) < (b.0 - a.0));
-            match pos {
-                Some(i) => self.largest.insert(i, gap),
-                None => self.largest.push(gap),
-            }
-            self.largest.truncate(LARGEST_GAPS);
+            self.record(a, b);
         }
+    }
+
+    /// Counts a gap and keeps it if it is among the largest (out of line: gaps are rare).
+    #[cold]
+    #[inline(never)]
+    fn record(&mut self, a: Timestamp, b: Timestamp) {
+        self.count += 1;
+        let gap = Gap { start: a, end: b, seconds: (b.0 - a.0) / 1_000_000_000 };
+        let pos = self.largest.iter().position(|g| (g.end.0 - g.start.0) < (b.0 - a.0));
+        match pos {
+            Some(i) => self.largest.insert(i, gap),
+            None => self.largest.push(gap),
+        }
+        self.largest.truncate(LARGEST_GAPS);
     }
 
     fn fill(&self, report: &mut SourceReport) {
@@ -241,16 +252,7 @@ impl RowGate {
     pub(crate) fn time(&mut self, line: usize, ts: Timestamp) -> Result<Admit, DataError> {
         if let Some((prev, prev_line)) = self.prev {
             if ts < prev || (ts == prev && !self.ties_ok) {
-                let (problem, message) = if ts == prev {
-                    (RowProblem::Duplicate, format!("timestamp {ts} repeats line {prev_line}'s"))
-                } else {
-                    (
-                        RowProblem::Unsorted,
-                        format!("timestamp {ts} is before line {prev_line}'s {prev}; rows must be in time order"),
-                    )
-                };
-                self.bad(line, problem, message)?;
-                return Ok(Admit::Skip);
+                return self.out_of_order(line, ts, prev, prev_line);
             }
         }
         if self.opts.from.is_some_and(|from| ts < from) {
@@ -262,6 +264,29 @@ impl RowGate {
             return Ok(Admit::End);
         }
         Ok(Admit::Go)
+    }
+
+    /// A row whose time is before the previous row's, or repeats it where that is not allowed:
+    /// a bad row, skipped under Skip (out of line: rows are almost always in order).
+    #[cold]
+    #[inline(never)]
+    fn out_of_order(
+        &mut self,
+        line: usize,
+        ts: Timestamp,
+        prev: Timestamp,
+        prev_line: usize,
+    ) -> Result<Admit, DataError> {
+        let (problem, message) = if ts == prev {
+            (RowProblem::Duplicate, format!("timestamp {ts} repeats line {prev_line}'s"))
+        } else {
+            (
+                RowProblem::Unsorted,
+                format!("timestamp {ts} is before line {prev_line}'s {prev}; rows must be in time order"),
+            )
+        };
+        self.bad(line, problem, message)?;
+        Ok(Admit::Skip)
     }
 
     /// A bad row: an error under Reject, counted (and maybe kept as an example) under Skip.
