@@ -411,7 +411,7 @@ impl RunContext<'_> {
             };
             recorder.on_price(event.symbol(), ts, price);
             // Over every account: the shared one and the strategies' sub-ledgers.
-            let books = runner.engine().totals(&config.currency);
+            let books = runner.engine().equity_totals(&config.currency);
             recorder.on_equity(ts, books.equity, books.gross_exposure);
             events += 1;
             last_ts = ts;

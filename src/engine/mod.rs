@@ -188,16 +188,23 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     }
 
     /// Cash, equity and exposure over every account (the shared one and the sub-ledgers)
-    /// in `ccy`: what risk read at its last evaluation when the books have not changed since,
-    /// else summed afresh.
+    /// in `ccy`.
     #[must_use]
     pub fn totals(&self, ccy: &crate::model::Currency) -> crate::risk::AccountView {
+        crate::risk::RiskView::totals(&self.oms, ccy)
+    }
+
+    /// Equity and gross exposure over every account in `ccy` (the [`Engine::totals`] fields
+    /// of those names): what risk read at its last evaluation when the books have not
+    /// changed since, else summed afresh.
+    #[must_use]
+    pub fn equity_totals(&self, ccy: &crate::model::Currency) -> crate::risk::EquityView {
         if ccy == self.risk.currency() {
             if let Some(t) = self.risk.totals_at(self.oms.books_version()) {
                 return t;
             }
         }
-        crate::risk::RiskView::totals(&self.oms, ccy)
+        crate::risk::RiskView::equity_totals(&self.oms, ccy)
     }
 
     /// Mutable risk engine, for run-time limit and trading-state changes (audited).
@@ -365,10 +372,13 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         self.run_monitors(event);
         self.send()?;
         self.oms.mark(event.symbol(), event.mark_price(), event.ts());
-        let mut events = std::mem::take(&mut self.events);
-        self.venue.on_market(event, &mut events);
-        self.apply_events(&mut events);
-        self.events = events;
+        self.venue.on_market(event, &mut self.events);
+        if !self.events.is_empty() {
+            // Most events report nothing: the buffer moves out only when there is something.
+            let mut events = std::mem::take(&mut self.events);
+            self.apply_venue_events(&mut events);
+            self.events = events;
+        }
         self.evaluate_risk();
         self.settle_protection();
         self.flush()
@@ -377,10 +387,12 @@ impl<V: Venue, J: Journal> Engine<V, J> {
     /// Lets risk see the marked books: drawdown and loss limits, alerts, breach halts.
     fn evaluate_risk(&mut self) {
         let alerts = self.risk.evaluate(&self.oms, self.now);
-        for alert in &alerts {
-            tracing::warn!(alert = ?alert, "Engine risk alert");
+        if !alerts.is_empty() {
+            for alert in &alerts {
+                tracing::warn!(alert = ?alert, "Engine risk alert");
+            }
+            self.alerts.extend(alerts.into_iter().map(EngineAlert::Risk));
         }
-        self.alerts.extend(alerts.into_iter().map(EngineAlert::Risk));
         self.collect_risk_audit();
     }
 

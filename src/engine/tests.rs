@@ -472,10 +472,14 @@ fn totals_read_back_from_risk_match_a_fresh_sum_through_marks_orders_and_fills()
             req.limit_price = Some(dec!(90));
             eng.submit(&req).unwrap();
             assert_eq!(eng.totals(&usd()), fresh(&eng), "after a submit, before the next mark");
+            assert_eq!(eng.equity_totals(&usd()), fresh(&eng).into(), "after a submit, before the next mark");
         }
         eng.on_market(&bar(n, px, px + dec!(1), px - dec!(1), px)).unwrap();
         let t = eng.totals(&usd());
         assert_eq!(t, fresh(&eng), "bar {n}");
+        // Read back from risk's last evaluation: the same figures as a fresh sum.
+        assert_eq!(eng.equity_totals(&usd()), t.into(), "bar {n}");
+        assert_eq!(crate::risk::RiskView::equity_totals(eng.oms(), &usd()), t.into(), "bar {n}");
         if n >= 2 {
             assert_ne!(t.gross_exposure, Decimal::ZERO, "the position is marked at bar {n}");
         }

@@ -3,7 +3,7 @@
 
 use crate::model::{AccountId, Currency, Instrument, StrategyId, Symbol};
 use crate::oms::{Oms, Portfolio};
-use crate::risk::{AccountView, PositionView, RiskView};
+use crate::risk::{AccountView, EquityView, PositionView, RiskView};
 use rust_decimal::Decimal;
 
 fn position_of(oms: &Oms, p: &Portfolio, symbol: &Symbol) -> PositionView {
@@ -46,15 +46,30 @@ impl RiskView for Oms {
 
     fn totals(&self, ccy: &Currency) -> AccountView {
         // The first account's figures start the sum (no additions for a single account).
-        self.portfolios()
-            .map(|p| account_of(p, ccy))
-            .reduce(|a, b| AccountView {
-                cash: a.cash + b.cash,
-                buying_power: a.buying_power + b.buying_power,
-                equity: a.equity + b.equity,
-                gross_exposure: a.gross_exposure + b.gross_exposure,
-            })
-            .unwrap_or_default()
+        let mut books = self.portfolios();
+        let Some(first) = books.next() else { return AccountView::default() };
+        let mut sum = account_of(first, ccy);
+        for p in books {
+            let b = account_of(p, ccy);
+            sum.cash += b.cash;
+            sum.buying_power += b.buying_power;
+            sum.equity += b.equity;
+            sum.gross_exposure += b.gross_exposure;
+        }
+        sum
+    }
+
+    fn equity_totals(&self, ccy: &Currency) -> EquityView {
+        // As `totals`, summed in the same order, without cash and buying power (per mark).
+        let mut books = self.portfolios();
+        let Some(first) = books.next() else { return EquityView::default() };
+        let (mut equity, mut gross_exposure) = first.equity_and_gross(ccy);
+        for p in books {
+            let (e, g) = p.equity_and_gross(ccy);
+            equity += e;
+            gross_exposure += g;
+        }
+        EquityView { equity, gross_exposure }
     }
 
     fn open_orders(&self) -> usize {

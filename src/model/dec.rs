@@ -205,23 +205,46 @@ pub(crate) fn digits_reversed(mut v: u128, out: &mut [u8; 40]) -> usize {
 /// Appends `d.normalize().to_string()`: sign, integer digits, and the fraction without
 /// trailing zeros, digit by digit (no formatting machinery; a property test pins the bytes).
 pub fn push_normalized(b: &mut Vec<u8>, d: Decimal) {
+    let (text, n) = normalized(d);
+    b.extend_from_slice(&text[..n]);
+}
+
+/// Writes `d.normalize().to_string()` as [`push_normalized`] does, without allocating.
+///
+/// # Errors
+/// Those of `out`.
+pub fn write_normalized(out: &mut impl std::fmt::Write, d: Decimal) -> std::fmt::Result {
+    let (text, n) = normalized(d);
+    out.write_str(std::str::from_utf8(&text[..n]).map_err(|_| std::fmt::Error)?)
+}
+
+/// The bytes of `d.normalize().to_string()` and how many there are (at most 31: a sign, 29
+/// digits or `0.` and 28, a point).
+fn normalized(d: Decimal) -> ([u8; 40], usize) {
     let d = d.normalize();
     let mut digits = [0u8; 40];
     let n = digits_reversed(d.mantissa().unsigned_abs(), &mut digits);
     let scale = d.scale() as usize;
+    let mut text = [0u8; 40];
+    let mut len = 0;
+    let mut put = |byte: u8| {
+        text[len] = byte;
+        len += 1;
+    };
     if d.is_sign_negative() && !d.is_zero() {
-        b.push(b'-');
+        put(b'-');
     }
     if n > scale {
-        b.extend(digits[scale..n].iter().rev());
+        digits[scale..n].iter().rev().for_each(|&c| put(c));
     } else {
-        b.push(b'0');
+        put(b'0');
     }
     if scale > 0 {
-        b.push(b'.');
-        b.extend(std::iter::repeat_n(b'0', scale.saturating_sub(n)));
-        b.extend(digits[..scale.min(n)].iter().rev());
+        put(b'.');
+        std::iter::repeat_n(b'0', scale.saturating_sub(n)).for_each(&mut put);
+        digits[..scale.min(n)].iter().rev().for_each(|&c| put(c));
     }
+    (text, len)
 }
 
 #[cfg(test)]
@@ -312,6 +335,9 @@ mod tests {
         fn any_decimal_reads_as_its_normalized_display(lo: u32, mid: u32, hi: u32, neg: bool, scale in 0u32..=28) {
             let d = Decimal::from_parts(lo, mid, hi, neg, scale);
             prop_assert_eq!(text(d), d.normalize().to_string());
+            let mut written = String::new();
+            write_normalized(&mut written, d).unwrap();
+            prop_assert_eq!(written, d.normalize().to_string());
         }
 
         #[test]

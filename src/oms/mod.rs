@@ -164,7 +164,20 @@ pub struct Oms {
 
 /// Records `price` as the last price of `symbol` in `marks`, found through `hint` (the place
 /// of the last symbol marked; `marks` never shrinks).
+#[inline(always)] // a feed repeating its symbol finds it at the hint: one compare, one store
 fn set_mark(marks: &mut FastIndexMap<Symbol, Decimal>, hint: &mut usize, symbol: &Symbol, price: Decimal) {
+    if let Some((k, v)) = marks.get_index_mut(*hint) {
+        if k == symbol {
+            *v = price;
+            return;
+        }
+    }
+    set_mark_by_key(marks, hint, symbol, price);
+}
+
+/// [`set_mark`] when the hint does not hold `symbol`.
+#[inline(never)]
+fn set_mark_by_key(marks: &mut FastIndexMap<Symbol, Decimal>, hint: &mut usize, symbol: &Symbol, price: Decimal) {
     match index_with_hint(marks, hint, symbol) {
         Some(i) => marks[i] = price,
         None => {

@@ -91,11 +91,19 @@ pub struct Portfolio {
     /// Where the last marked position sat in `positions` (checked by symbol before use: a
     /// closed position's removal moves the others).
     mark_hint: usize,
-    /// Σ market value of open positions per quote currency, kept up to date on every mark
-    /// and fill so equity and exposure are O(1) on the pre-trade path.
-    market_value: SmallMap<Currency, Decimal>,
-    /// Σ |market value| per quote currency, kept likewise.
-    gross: SmallMap<Currency, Decimal>,
+    /// Σ market value and Σ |market value| of open positions per quote currency, kept up to
+    /// date on every mark and fill so equity and exposure are O(1) on the pre-trade path (one
+    /// entry for both: a mark finds them with one lookup).
+    exposure: SmallMap<Currency, Exposure>,
+}
+
+/// The running exposure sums of one quote currency.
+#[derive(Debug, Clone, Copy, Default)]
+struct Exposure {
+    /// Σ market value (signed).
+    net: Decimal,
+    /// Σ |market value|.
+    gross: Decimal,
 }
 
 /// An open position with the range of prices it was marked to since its quantity or average
@@ -132,17 +140,21 @@ fn get(map: &SmallMap<Currency, Decimal>, ccy: &Currency) -> Decimal {
     map.get(ccy).copied().unwrap_or_default()
 }
 
+/// Moves the running market value and gross exposure of `ccy` by `net` and `gross`.
+fn add_exposure(map: &mut SmallMap<Currency, Exposure>, ccy: &Currency, net: Decimal, gross: Decimal) {
+    // Looked up before inserting: the per-mark path clones no currency.
+    if let Some(e) = map.get_mut(ccy) {
+        e.net += net;
+        e.gross += gross;
+        return;
+    }
+    map.insert(ccy.clone(), Exposure { net, gross });
+}
+
 /// Moves the running market value and gross exposure of `ccy` from `old_mv` to `new_mv`.
-fn track_exposure(
-    market_value: &mut SmallMap<Currency, Decimal>,
-    gross: &mut SmallMap<Currency, Decimal>,
-    ccy: &Currency,
-    old_mv: Decimal,
-    new_mv: Decimal,
-) {
+fn track_exposure(map: &mut SmallMap<Currency, Exposure>, ccy: &Currency, old_mv: Decimal, new_mv: Decimal) {
     if dec::cmp(old_mv, new_mv) != std::cmp::Ordering::Equal {
-        add(market_value, ccy, new_mv - old_mv);
-        add(gross, ccy, new_mv.abs() - old_mv.abs());
+        add_exposure(map, ccy, new_mv - old_mv, new_mv.abs() - old_mv.abs());
     }
 }
 
@@ -182,7 +194,7 @@ impl Portfolio {
 
     /// Moves the running exposure sums from a position's old market value to its new one.
     fn track_exposure(&mut self, ccy: &Currency, old_mv: Decimal, new_mv: Decimal) {
-        track_exposure(&mut self.market_value, &mut self.gross, ccy, old_mv, new_mv);
+        track_exposure(&mut self.exposure, ccy, old_mv, new_mv);
     }
 
     /// Cash in `ccy`.
@@ -245,10 +257,9 @@ impl Portfolio {
             return Some(p);
         }
         if old_mark.is_sign_negative() || price.is_sign_negative() {
-            track_exposure(&mut self.market_value, &mut self.gross, &p.currency, old_mark * p.qty, price * p.qty);
+            track_exposure(&mut self.exposure, &p.currency, old_mark * p.qty, price * p.qty);
         } else {
-            add(&mut self.market_value, &p.currency, delta);
-            add(&mut self.gross, &p.currency, if p.qty.is_sign_negative() { -delta } else { delta });
+            add_exposure(&mut self.exposure, &p.currency, delta, if p.qty.is_sign_negative() { -delta } else { delta });
         }
         Some(p)
     }
@@ -384,13 +395,13 @@ impl Portfolio {
     /// Σ |market value| of positions quoted in `ccy`. O(1).
     #[must_use]
     pub fn gross_exposure(&self, ccy: &Currency) -> Decimal {
-        get(&self.gross, ccy)
+        self.exposure.get(ccy).map_or(Decimal::ZERO, |e| e.gross)
     }
 
     /// Σ market value (signed) of positions quoted in `ccy`. O(1).
     #[must_use]
     pub fn net_exposure(&self, ccy: &Currency) -> Decimal {
-        get(&self.market_value, ccy)
+        self.exposure.get(ccy).map_or(Decimal::ZERO, |e| e.net)
     }
 
     /// Cash in `ccy` not reserved by open orders (a cash account: no margin).
@@ -404,7 +415,15 @@ impl Portfolio {
     #[must_use]
     pub fn figures(&self, ccy: &Currency) -> (Decimal, Decimal, Decimal, Decimal) {
         let cash = self.cash(ccy);
-        (cash, cash - self.reserved(ccy), cash + self.net_exposure(ccy), self.gross_exposure(ccy))
+        let e = self.exposure.get(ccy).copied().unwrap_or_default();
+        (cash, cash - self.reserved(ccy), cash + e.net, e.gross)
+    }
+
+    /// Equity and gross exposure in `ccy` (the `figures` of those names, without the others).
+    #[must_use]
+    pub fn equity_and_gross(&self, ccy: &Currency) -> (Decimal, Decimal) {
+        let e = self.exposure.get(ccy).copied().unwrap_or_default();
+        (self.cash(ccy) + e.net, e.gross)
     }
 
     /// All figures for `ccy` at once.

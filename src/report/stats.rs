@@ -85,12 +85,18 @@ impl Default for Drawdown {
 
 impl Drawdown {
     /// Feeds the next value of the series.
-    #[inline]
+    #[inline(always)] // the quiet case (most values) is a couple of integer compares in the caller
     pub(crate) fn update(&mut self, ts: i64, value: Decimal) {
         if self.quiet.is_some_and(|q| q.holds(value)) {
             self.underwater = true; // under the peak, not below the trigger: nothing else moves
             return;
         }
+        self.update_outside(ts, value);
+    }
+
+    /// [`Drawdown::update`] for a value outside the quiet range.
+    #[inline(never)]
+    fn update_outside(&mut self, ts: i64, value: Decimal) {
         if !dec::lt(value, self.peak) || !self.started {
             self.new_peak(ts, value);
             return;

@@ -12,7 +12,7 @@
 //! evaluates in full.
 
 use super::alerts::EquityTracker;
-use super::view::AccountView;
+use super::view::EquityView;
 use crate::model::dec;
 use rust_decimal::Decimal;
 
@@ -168,11 +168,18 @@ impl Band {
 
     /// Whether `figures` are inside the band; if so, records a new peak in `tracker` (what
     /// evaluation would have done, and all it would have done).
-    pub(super) fn admit(&mut self, figures: &AccountView, tracker: &mut EquityTracker) -> bool {
+    #[inline(always)] // the fast intervals hold most figures: a few integer compares in the caller
+    pub(super) fn admit(&mut self, figures: EquityView, tracker: &mut EquityTracker) -> bool {
         let (e, g) = (figures.equity, figures.gross_exposure);
         if self.fast.is_some_and(|f| f.equity.holds(e) && f.gross.holds(g)) {
             return true;
         }
+        self.admit_outside(e, g, tracker)
+    }
+
+    /// [`Band::admit`] for figures outside the fast intervals.
+    #[inline(never)]
+    fn admit_outside(&mut self, e: Decimal, g: Decimal, tracker: &mut EquityTracker) -> bool {
         if !(above(e, self.eq_lo) && below(e, self.eq_hi) && above(g, self.gross_lo) && below(g, self.gross_hi)) {
             return false;
         }
@@ -221,8 +228,8 @@ mod tests {
         t
     }
 
-    fn view(equity: Decimal, gross: Decimal) -> AccountView {
-        AccountView { equity, gross_exposure: gross, ..AccountView::default() }
+    fn view(equity: Decimal, gross: Decimal) -> EquityView {
+        EquityView { equity, gross_exposure: gross }
     }
 
     #[test]
@@ -231,13 +238,13 @@ mod tests {
         let levels = [DdLevel { pct: dec!(5), holds: false }, DdLevel { pct: dec!(8), holds: false }];
         let mut b = Band::new(&t, &levels, None, None).unwrap();
         // Floor at 1000 × (1 − 4.999 %) = 950.01.
-        assert!(b.admit(&view(dec!(950.02), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(950.01), dec!(0)), &mut t));
-        assert!(b.admit(&view(dec!(1100), dec!(0)), &mut t));
+        assert!(b.admit(view(dec!(950.02), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(950.01), dec!(0)), &mut t));
+        assert!(b.admit(view(dec!(1100), dec!(0)), &mut t));
         assert_eq!(t.peak(), dec!(1100));
         // The floor moved with the peak: 1100 × 0.95001 = 1045.011.
-        assert!(!b.admit(&view(dec!(1045.01), dec!(0)), &mut t));
-        assert!(b.admit(&view(dec!(1045.02), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(1045.01), dec!(0)), &mut t));
+        assert!(b.admit(view(dec!(1045.02), dec!(0)), &mut t));
     }
 
     #[test]
@@ -246,10 +253,10 @@ mod tests {
         let levels = [DdLevel { pct: dec!(5), holds: true }, DdLevel { pct: dec!(8), holds: false }];
         let mut b = Band::new(&t, &levels, None, None).unwrap();
         // Stays in (1000 × 0.92001, 1000 × 0.94999) = (920.01, 949.99).
-        assert!(b.admit(&view(dec!(949.98), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(949.99), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(920.01), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(1200), dec!(0)), &mut t));
+        assert!(b.admit(view(dec!(949.98), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(949.99), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(920.01), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(1200), dec!(0)), &mut t));
         assert_eq!(t.peak(), dec!(1000), "a refused figure changes nothing");
     }
 
@@ -260,15 +267,15 @@ mod tests {
         let loss = LimitLevels { limit: dec!(100), near_pct: dec!(90), near: false, breached: false };
         let gross = LimitLevels { limit: dec!(5000), near_pct: dec!(90), near: false, breached: false };
         let mut b = Band::new(&t, &[], Some(loss), Some(gross)).unwrap();
-        assert!(b.admit(&view(dec!(910.01), dec!(4499.99)), &mut t));
-        assert!(!b.admit(&view(dec!(910), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(1000), dec!(4500)), &mut t));
+        assert!(b.admit(view(dec!(910.01), dec!(4499.99)), &mut t));
+        assert!(!b.admit(view(dec!(910), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(1000), dec!(4500)), &mut t));
         // Near already raised: quiet between the near level and the breach.
         let loss = LimitLevels { near: true, ..loss };
         let mut b = Band::new(&t, &[], Some(loss), None).unwrap();
-        assert!(b.admit(&view(dec!(905), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(900), dec!(0)), &mut t));
-        assert!(!b.admit(&view(dec!(910), dec!(0)), &mut t));
+        assert!(b.admit(view(dec!(905), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(900), dec!(0)), &mut t));
+        assert!(!b.admit(view(dec!(910), dec!(0)), &mut t));
     }
 
     proptest::proptest! {
@@ -291,9 +298,9 @@ mod tests {
                 // Mostly cents, sometimes finer: the scale changes now and then.
                 let equity = Decimal::new(e * 10i64.pow(extra), 2 + extra);
                 let figures = view(equity, Decimal::new(g, 2));
-                let got = fast.admit(&figures, &mut t);
+                let got = fast.admit(figures, &mut t);
                 reference.fast = None;
-                let want = reference.admit(&figures, &mut t_ref);
+                let want = reference.admit(figures, &mut t_ref);
                 proptest::prop_assert_eq!(got, want);
                 proptest::prop_assert_eq!(t.peak(), t_ref.peak());
             }

@@ -22,9 +22,7 @@ impl fmt::Display for Money<'_> {
     /// `{normalized amount} {currency}`; the amount is written digit by digit (a refusal
     /// formats two of these).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut b = Vec::with_capacity(40);
-        dec::push_normalized(&mut b, self.0);
-        f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)?;
+        dec::write_normalized(f, self.0)?;
         f.write_str(" ")?;
         f.write_str(self.1.as_str())
     }
@@ -582,7 +580,7 @@ mod tests {
         ];
         for (side, qty, want) in cases {
             let got = position_notional("account", &pos, &req(side, qty, None), dec!(100), Some(dec!(10000)), &usd());
-            let got = got.err().map(|e| e.fields()[1].1.clone());
+            let got = got.err().and_then(|e| e.fields().nth(1).map(|(_, v)| v.to_owned()));
             assert_eq!(got.as_deref(), want, "{side} {qty}");
         }
         let msg =

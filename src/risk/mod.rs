@@ -34,7 +34,7 @@ pub use limits::{
 };
 pub use reason::{RejectCode, RejectReason};
 pub use state::{StateChange, TradingState, TradingStates};
-pub use view::{AccountView, PositionView, RiskView};
+pub use view::{AccountView, EquityView, PositionView, RiskView};
 
 use crate::collections::FastMap;
 use crate::model::{AccountId, AssetClass, Currency, Fill, OrderRequest, StrategyId, Symbol, Timestamp};
@@ -108,8 +108,9 @@ pub struct RiskEngine {
     memo: Option<EvalMemo>,
     /// The quiet bands the last full evaluation found, when every scope has one.
     quiet: Option<Quiet>,
-    /// The global totals the last evaluation read, with the books version they are of.
-    seen_totals: Option<(u64, AccountView)>,
+    /// The global equity and gross exposure the last evaluation read, with the books version
+    /// they are of.
+    seen_totals: Option<(u64, EquityView)>,
 }
 
 /// The scopes' quiet bands after a full evaluation without breach: until the trading day
@@ -175,11 +176,11 @@ impl RiskEngine {
         }
     }
 
-    /// The global totals (every account, in the risk currency) as the last evaluation read
-    /// them, if that was at books version `version`: a caller reading the same books again
-    /// (the backtest's equity curve) takes them from here.
+    /// The global equity and gross exposure (every account, in the risk currency) as the last
+    /// evaluation read them, if that was at books version `version`: a caller reading the same
+    /// books again (the backtest's equity curve) takes them from here.
     #[must_use]
-    pub fn totals_at(&self, version: u64) -> Option<AccountView> {
+    pub fn totals_at(&self, version: u64) -> Option<EquityView> {
         self.seen_totals.filter(|(v, _)| *v == version).map(|(_, t)| t)
     }
 
@@ -424,13 +425,15 @@ impl RiskEngine {
             return false;
         }
         let ccy = &self.config.currency;
-        let totals = view.totals(ccy);
+        let totals = view.equity_totals(ccy);
         self.seen_totals = view.version().map(|v| (v, totals));
-        if !q.global.admit(&totals, &mut self.global_equity) {
+        if !q.global.admit(totals, &mut self.global_equity) {
             return false;
         }
         q.accounts.iter_mut().all(|(account, band)| {
-            self.account_equity.get_mut(account).is_some_and(|tracker| band.admit(&view.account(account, ccy), tracker))
+            self.account_equity
+                .get_mut(account)
+                .is_some_and(|tracker| band.admit(view.account(account, ccy).into(), tracker))
         })
     }
 
@@ -438,7 +441,7 @@ impl RiskEngine {
         let mut out = Vec::new();
         let ccy = self.config.currency.clone();
         let totals = view.totals(&ccy);
-        self.seen_totals = view.version().map(|v| (v, totals));
+        self.seen_totals = view.version().map(|v| (v, totals.into()));
         let ctx = EvalCtx { config: &self.config, ccy: &ccy, now };
         let global = self.config.global.clone();
         let global_band = ctx.scope(

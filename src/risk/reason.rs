@@ -110,7 +110,8 @@ impl fmt::Display for RejectCode {
 #[derive(Clone, PartialEq, Eq)]
 pub struct RejectReason {
     code: RejectCode,
-    fields: Vec<(&'static str, String)>,
+    /// Each fact's key and where its value sits in `text` (a refusal copies no value apart).
+    fields: Vec<(&'static str, std::ops::Range<usize>)>,
     /// The message as rendered so far (`CODE: key=value, …`), kept beside the fields so
     /// that reading it formats nothing again.
     text: String,
@@ -136,7 +137,7 @@ impl RejectReason {
         let start = self.text.len();
         // Writing into a String cannot fail.
         let _ = write!(self.text, "{value}");
-        self.fields.push((key, self.text[start..].to_owned()));
+        self.fields.push((key, start..self.text.len()));
         self
     }
 
@@ -146,10 +147,9 @@ impl RejectReason {
         self.code
     }
 
-    /// The facts, in order.
-    #[must_use]
-    pub fn fields(&self) -> &[(&'static str, String)] {
-        &self.fields
+    /// The facts (key and value), in order.
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&'static str, &str)> + '_ {
+        self.fields.iter().map(|(k, range)| (*k, self.text.get(range.clone()).unwrap_or_default()))
     }
 
     /// The rendered message (same as `to_string()`).
@@ -168,7 +168,8 @@ impl RejectReason {
 impl fmt::Debug for RejectReason {
     /// The code and the facts (the rendered text is derived from them).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RejectReason").field("code", &self.code).field("fields", &self.fields).finish()
+        let fields: Vec<(&str, &str)> = self.fields().collect();
+        f.debug_struct("RejectReason").field("code", &self.code).field("fields", &fields).finish()
     }
 }
 
@@ -225,7 +226,7 @@ mod tests {
             assert_eq!(reason.as_str(), want);
             // The text is the code and the facts, as the facts read back.
             let mut from_fields = reason.code().as_str().to_owned();
-            for (i, (k, v)) in reason.fields().iter().enumerate() {
+            for (i, (k, v)) in reason.fields().enumerate() {
                 from_fields.push_str(&format!("{}{k}={v}", if i == 0 { ": " } else { ", " }));
             }
             assert_eq!(from_fields, want);

@@ -32,6 +32,22 @@ pub struct AccountView {
     pub gross_exposure: Decimal,
 }
 
+/// Equity and gross exposure alone: what the per-mark risk bands and the equity curve read
+/// (the same values as the [`AccountView`] fields of those names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EquityView {
+    /// Cash plus the market value of positions.
+    pub equity: Decimal,
+    /// Σ |market value| of positions.
+    pub gross_exposure: Decimal,
+}
+
+impl From<AccountView> for EquityView {
+    fn from(v: AccountView) -> Self {
+        Self { equity: v.equity, gross_exposure: v.gross_exposure }
+    }
+}
+
 /// Read access to the books, for risk.
 pub trait RiskView {
     /// The configured instrument for a symbol.
@@ -46,6 +62,11 @@ pub trait RiskView {
     fn account(&self, account: &AccountId, ccy: &Currency) -> AccountView;
     /// The figures summed over every account, in `ccy`.
     fn totals(&self, ccy: &Currency) -> AccountView;
+    /// Equity and gross exposure summed over every account, in `ccy`: the same values as
+    /// [`RiskView::totals`] (a view may compute them without cash and buying power).
+    fn equity_totals(&self, ccy: &Currency) -> EquityView {
+        self.totals(ccy).into()
+    }
     /// Open (non-terminal) orders, all sources.
     fn open_orders(&self) -> usize;
     /// Open orders of one strategy.

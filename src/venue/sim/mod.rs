@@ -259,30 +259,33 @@ impl SimVenue {
     pub fn on_market(&mut self, event: &MarketEvent, out: &mut Vec<VenueEvent>) {
         let Some(idx) = index_with_hint(&self.books, &mut self.book_hint, event.symbol()) else { return };
         let Some((_, book)) = self.books.get_index_mut(idx) else { return };
-        let ts = event.ts();
-        let mut pass = Pass {
-            config: &self.config,
-            instrument: &book.instrument,
-            ts,
-            budget: Budget::for_event(self.config.max_volume_share, event),
-            next_trade: &mut self.next_trade,
-            out,
-        };
-        let slots = &mut self.slots;
-        let mut finished = 0;
-        book.orders.retain_mut(|w| {
-            if w.live {
-                pass.on_event(w, event);
-                if !w.live {
-                    finished += 1;
-                    slots.remove(&w.cid);
+        let mut budget = Budget::for_event(self.config.max_volume_share, event);
+        // Most events find no working order on their symbol: nothing to match or sweep.
+        if !book.orders.is_empty() {
+            let mut pass = Pass {
+                config: &self.config,
+                instrument: &book.instrument,
+                ts: event.ts(),
+                budget,
+                next_trade: &mut self.next_trade,
+                out,
+            };
+            let slots = &mut self.slots;
+            let mut finished = 0;
+            book.orders.retain_mut(|w| {
+                if w.live {
+                    pass.on_event(w, event);
+                    if !w.live {
+                        finished += 1;
+                        slots.remove(&w.cid);
+                    }
                 }
-            }
-            w.live
-        });
-        let budget = pass.budget;
-        self.open = self.open.saturating_sub(finished);
-        book.dead = 0;
+                w.live
+            });
+            budget = pass.budget;
+            self.open = self.open.saturating_sub(finished);
+            book.dead = 0;
+        }
         book.last = Some(match event {
             MarketEvent::Bar(_, b) => Last { buy: b.close, sell: b.close, budget },
             MarketEvent::Trade(_, t) => Last { buy: t.price, sell: t.price, budget },
