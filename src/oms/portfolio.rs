@@ -126,10 +126,13 @@ impl Held {
     }
 }
 
+// `a = a + b`, not `a += b`: `Decimal`'s `+` inlines its fast paths where `+=` is a call (the
+// same sum: `add_assign` is `add`).
+#[allow(clippy::assign_op_pattern)]
 fn add(map: &mut SmallMap<Currency, Decimal>, ccy: &Currency, delta: Decimal) -> Decimal {
     // Looked up before inserting: the per-mark path clones no currency.
     if let Some(v) = map.get_mut(ccy) {
-        *v += delta;
+        *v = *v + delta;
         return *v;
     }
     map.insert(ccy.clone(), delta);
@@ -141,11 +144,12 @@ fn get(map: &SmallMap<Currency, Decimal>, ccy: &Currency) -> Decimal {
 }
 
 /// Moves the running market value and gross exposure of `ccy` by `net` and `gross`.
+#[allow(clippy::assign_op_pattern)] // `+` inlines, `+=` is a call (see `add`)
 fn add_exposure(map: &mut SmallMap<Currency, Exposure>, ccy: &Currency, net: Decimal, gross: Decimal) {
     // Looked up before inserting: the per-mark path clones no currency.
     if let Some(e) = map.get_mut(ccy) {
-        e.net += net;
-        e.gross += gross;
+        e.net = e.net + net;
+        e.gross = e.gross + gross;
         return;
     }
     map.insert(ccy.clone(), Exposure { net, gross });

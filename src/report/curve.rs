@@ -64,8 +64,12 @@ impl<P: Copy> Curve<P> {
     }
 
     fn compact(&mut self) {
+        let gap = self.closest_gap();
         while self.points.len() > self.max_points && self.interval < i64::MAX / 4 {
             self.interval *= 2;
+            if gap.is_some_and(|g| self.interval <= g) {
+                continue; // buckets no wider than the closest two points: the pass keeps them all
+            }
             let mut last_bucket = None;
             let (origin, interval) = (self.origin, self.interval);
             self.points.retain(|&(ts, _)| {
@@ -78,6 +82,28 @@ impl<P: Copy> Curve<P> {
         if let Some(&(ts, _)) = self.points.last() {
             self.next_bucket = self.bucket_end(ts);
         }
+    }
+
+    /// The smallest distance between two consecutive kept points, when every point is at or
+    /// after the origin. A bucket of `interval <= gap` then never holds two consecutive points
+    /// (the bucket of a point is its distance from the origin, divided down), so filtering at
+    /// that interval keeps every point; removing points only widens the gaps. A series of
+    /// one-minute bars starts at 1 ns buckets: this skips the thirty-odd doublings that
+    /// change nothing before buckets reach a minute.
+    fn closest_gap(&self) -> Option<i64> {
+        let mut gap = i64::MAX;
+        let mut prev = None;
+        for &(ts, _) in &self.points {
+            let offset = ts.saturating_sub(self.origin);
+            if offset < 0 {
+                return None;
+            }
+            if let Some(p) = prev {
+                gap = gap.min(offset.abs_diff(p).try_into().unwrap_or(i64::MAX));
+            }
+            prev = Some(offset);
+        }
+        Some(gap)
     }
 
     /// Appends the final state of the series when it is later than the last kept point, so a
@@ -142,7 +168,60 @@ mod tests {
         assert_eq!(c.points(), &[(10, 1), (20, 3)]);
     }
 
+    /// The sampling rule as first written: every doubling filters the points again.
+    fn reference(series: &[(i64, usize)], max: usize) -> (Vec<(i64, usize)>, i64) {
+        let (mut points, mut origin, mut interval, mut next) = (Vec::new(), 0i64, 1i64, i64::MIN);
+        let bucket_end = |ts: i64, origin: i64, interval: i64| {
+            origin.saturating_add(((ts.saturating_sub(origin)) / interval).saturating_add(1).saturating_mul(interval))
+        };
+        for &(ts, v) in series {
+            if ts < next {
+                continue;
+            }
+            if points.is_empty() {
+                origin = ts;
+            }
+            points.push((ts, v));
+            next = bucket_end(ts, origin, interval);
+            if points.len() > max {
+                while points.len() > max && interval < i64::MAX / 4 {
+                    interval *= 2;
+                    let mut last = None;
+                    points.retain(|&(ts, _): &(i64, usize)| {
+                        let b = ts.saturating_sub(origin) / interval;
+                        let keep = last != Some(b);
+                        last = Some(b);
+                        keep
+                    });
+                }
+                if let Some(&(ts, _)) = points.last() {
+                    next = bucket_end(ts, origin, interval);
+                }
+            }
+        }
+        (points, interval)
+    }
+
     proptest! {
+        /// Skipping the filter passes that keep every point changes nothing, also for series
+        /// that step back in time (before the origin, too).
+        #[test]
+        fn prop_skipped_passes_change_nothing(
+            steps in proptest::collection::vec(-20_000i64..100_000, 1..1500),
+            start in -1_000i64..1_000,
+            max in 16usize..64,
+        ) {
+            let mut ts = start;
+            let series: Vec<(i64, usize)> = steps.iter().enumerate().map(|(i, s)| { ts += s; (ts, i) }).collect();
+            let mut c = Curve::new(max);
+            for &(ts, v) in &series {
+                c.push(ts, v);
+            }
+            let (points, interval) = reference(&series, max);
+            prop_assert_eq!(c.points(), &points[..]);
+            prop_assert_eq!(c.interval(), interval);
+        }
+
         #[test]
         fn prop_bounded_and_ordered(gaps in proptest::collection::vec(0i64..1_000_000, 1..3000), max in 16usize..200) {
             let mut c = Curve::new(max);

@@ -112,7 +112,7 @@ impl Recorder {
 
     /// A price seen for `symbol` at `ts` (each bar close / trade). Feeds the buy-and-hold
     /// benchmarks and the marks of positions still open at the end.
-    #[inline]
+    #[inline(always)] // once per event, from one call site: no call frame
     pub fn on_price(&mut self, symbol: &Symbol, ts: Timestamp, price: Decimal) {
         let i = match self.symbols.get(self.last_slot) {
             Some(s) if s.symbol == *symbol => self.last_slot,
@@ -149,7 +149,7 @@ impl Recorder {
 
     /// Portfolio state after one market event (called once per event): total equity and the
     /// gross exposure (Σ |market value| of positions). O(1), no allocation on the hot path.
-    #[inline]
+    #[inline(always)] // once per event, from one call site: no call frame
     pub fn on_equity(&mut self, ts: Timestamp, equity: Decimal, gross_exposure: Decimal) {
         let t = ts.0;
         if self.events == 0 {
