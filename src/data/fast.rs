@@ -296,7 +296,7 @@ fn ohlcv_row(bytes: &[u8], cache: &mut DateCache, vals: &mut [Num; 5]) -> Option
 
 /// The time cell at the start of `rest` and its length: an epoch integer read in the same
 /// pass that finds the cell's end (inline), anything else by [`time`] (out of line).
-#[inline]
+#[inline(always)]
 fn time_cell(rest: &[u8], cache: &mut DateCache) -> Option<(i64, usize)> {
     let (v, n) = long_run(rest, 0, 0);
     // Up to 19 digits the value cannot wrap (10^19 - 1 < 2^64).
