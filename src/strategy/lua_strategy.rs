@@ -433,10 +433,8 @@ impl LuaStrategy {
             f(bar.volume),
         ];
         let mut bytes = [0u8; BAR_NUMS];
-        // Indexed (a constant trip count the compiler unrolls): a zip over `chunks_exact_mut`
-        // stays a loop of 7 short copies.
-        for (i, x) in nums.iter().enumerate() {
-            bytes[8 * i..8 * i + 8].copy_from_slice(&x.to_le_bytes());
+        for (chunk, x) in bytes.chunks_exact_mut(8).zip(nums) {
+            chunk.copy_from_slice(&x.to_le_bytes());
         }
         bytes[BAR_NUMS - 4..].copy_from_slice(&name.to_le_bytes());
         self.bar_nums.write(&bytes);
