@@ -81,13 +81,14 @@ end
 -- The ring buffer is inlined (not `push`): every Lua call costs an interrupt check, and
 -- `update` runs on every bar. The next slot follows from `count` (`count % n + 1`: the same
 -- slots, in the same order, as the `pos` that `push` keeps), so no position is read or stored:
--- the division costs less than the two field accesses. An sma saved with the former `pos`
--- field resumes at the same slot (that `pos` was always `count` wrapped into 1..n).
+-- the division costs less than the two field accesses. (`math.min` keeps a period of
+-- `math.huge`, which never wraps, at `count + 1`: `count % math.huge` is NaN.) An sma saved with
+-- the former `pos` field resumes at the same slot (that `pos` was always `count` wrapped into 1..n).
 methods.sma = {
   __index = {
     update = function(o: Indicator, x: number)
       local n, buf, count = o.n, o.buf, o.count
-      local pos = count % n + 1
+      local pos = math.min(count + 1, count % n + 1)
       local old = buf[pos]
       buf[pos] = x
       local sum = o.sum + x - (old or 0)
