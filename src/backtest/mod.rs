@@ -12,7 +12,7 @@ pub mod progress;
 pub mod sweep;
 
 use crate::config::Config;
-use crate::data::{self, DataSpec, LoadOptions, MarketEvent, MergedStream};
+use crate::data::{self, DataSpec, LoadOptions, MergedStream};
 use crate::engine::{Engine, EngineError, Journal, NoJournal, StoreJournal, StrategyRunner};
 use crate::model::{AccountId, AssetClass, Currency, StrategyId, Timestamp};
 use crate::oms::{Booking, Oms, OmsConfig};
@@ -405,11 +405,7 @@ impl RunContext<'_> {
                     *alerts.entry(alert_kind(&alert)).or_insert(0u64) += 1;
                 }
             }
-            let price = match &event {
-                MarketEvent::Bar(_, b) => b.close,
-                other => other.mark_price(),
-            };
-            recorder.on_price(event.symbol(), ts, price);
+            recorder.on_price(event.symbol(), ts, event.mark_price());
             // Over every account: the shared one and the strategies' sub-ledgers.
             let books = runner.engine().equity_totals(&config.currency);
             recorder.on_equity(ts, books.equity, books.gross_exposure);

@@ -371,12 +371,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         self.send()?;
         self.run_monitors(event);
         self.send()?;
-        // A bar marks at its close (`MarketEvent::mark_price`, read here without the call).
-        let price = match event {
-            MarketEvent::Bar(_, b) => b.close,
-            other => other.mark_price(),
-        };
-        self.oms.mark(event.symbol(), price, event.ts());
+        self.oms.mark(event.symbol(), event.mark_price(), event.ts());
         self.venue.on_market(event, &mut self.events);
         if !self.events.is_empty() {
             // Most events report nothing: the buffer moves out only when there is something.

@@ -284,7 +284,7 @@ impl<V: Venue, J: Journal> Engine<V, J> {
         let mut intents = match event {
             MarketEvent::Bar(s, b) => self.monitors.on_bar(s, b),
             MarketEvent::Trade(s, t) => self.monitors.on_price(s, t.price, t.ts),
-            MarketEvent::Quote(s, q) => self.monitors.on_price(s, (q.bid + q.ask) / Decimal::TWO, q.ts),
+            MarketEvent::Quote(s, q) => self.monitors.on_price(s, q.mid(), q.ts),
         };
         intents.extend(self.monitors.on_clock(event.ts()));
         for intent in intents {
